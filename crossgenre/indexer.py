@@ -1,0 +1,303 @@
+"""Indexing: scan -> decode -> encode -> fuse -> store, for a library of folders.
+
+The stages live in their rooms (scan/, encoders/, fusion/, store/); this module only chains them.
+Reading and decoding run in a worker thread ahead of the encoders so the CPU never waits on disk.
+A bad file becomes a failure record with a reason; it never ends the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from encoders.base import l2_normalize
+from scan import content_hash, decode_audio, find_audio_files, read_track
+from scan.genres import normalize_genre
+from store import SongRecord
+
+from .errors import CrossgenreError
+from .workspace import Workspace
+
+log = logging.getLogger("crossgenre")
+
+PREFETCH_DEPTH = 4
+
+
+def song_id(path: str | Path) -> str:
+    """A song's stable id: a short hash of its absolute path (clients never see the path itself)."""
+    return hashlib.blake2b(str(Path(path).resolve()).encode("utf-8"), digest_size=8).hexdigest()
+
+
+@dataclass
+class IndexReport:
+    """What one `index` run did. `failed` lists (path, reason) for every file that was skipped."""
+
+    found: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    profile: str = ""
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.found} audio files found: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.removed} removed, {len(self.failed)} skipped ({self.seconds:.1f} s, {self.profile} profile)"
+        ]
+        if self.failed:
+            lines.append("Skipped files:")
+            lines += [f"  {path}: {reason}" for path, reason in self.failed]
+        return "\n".join(lines)
+
+
+@dataclass
+class _Prepared:
+    """A file read and decoded by the worker thread, or the reason it could not be."""
+
+    path: str
+    sid: str
+    stat: tuple[float, int]
+    digest: str = ""
+    track: object = None
+    waveform: np.ndarray | None = None
+    error: str | None = None
+
+
+def _prepare(path: Path, sid: str, stat: tuple[float, int], digest: str, sample_rate: int) -> _Prepared:
+    item = _Prepared(str(path), sid, stat, digest)
+    try:
+        item.track = read_track(path)
+        item.waveform = decode_audio(path, sample_rate)
+    except CrossgenreError as exc:
+        item.error = str(exc)
+    except Exception as exc:  # a library bug on one odd file must not end the run
+        item.error = f"could not be read ({type(exc).__name__}: {exc})"
+    return item
+
+
+def _prefetched(jobs, depth: int):
+    """Run jobs (callables) in one worker thread, at most `depth` ahead; yield results in order."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(job))
+            if len(pending) > depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+class Indexer:
+    """Brings a Milvus index in line with the files under some folders: adds, re-embeds, removes."""
+
+    def __init__(self, workspace: Workspace, progress: bool = True, on_progress=None):
+        self.ws = workspace
+        self.profile = workspace.profile
+        self.progress = progress
+        self.on_progress = on_progress  # callable(done, total), e.g. for the server's status endpoint
+        self._genre_vectors = None
+
+    def run(self, paths: list[str | Path]) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport(profile=self.profile.name)
+        roots = [Path(p).resolve() for p in paths]
+        files = find_audio_files(paths)
+        report.found = len(files)
+        known = {
+            row["id"]: row
+            for row in self.ws.store.iter_songs(["id", "path", "content_hash", "mtime", "size"])
+        }
+        todo = []
+        seen = set()
+        for path in files:
+            sid = song_id(path)
+            seen.add(sid)
+            try:
+                st = path.stat()
+            except OSError as exc:
+                report.failed.append((str(path), f"cannot be read: {exc.strerror}"))
+                continue
+            stat = (st.st_mtime, st.st_size)
+            old = known.get(sid)
+            if old and (old["mtime"], old["size"]) == stat:
+                report.unchanged += 1
+                continue
+            todo.append((path, sid, stat, old))
+        gone = [
+            sid for sid, row in known.items()
+            if sid not in seen and (not Path(row["path"]).exists() or any(_under(row["path"], r) for r in roots))
+        ]
+        if gone:
+            self.ws.store.delete_songs(gone)
+            report.removed = len(gone)
+            log.info("Removed %d songs whose files are gone.", len(gone))
+        self._embed_all(todo, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _embed_all(self, todo, report: IndexReport) -> None:
+        rate = self.profile.audio.sample_rate
+        jobs = []
+        for path, sid, stat, old in todo:
+            jobs.append(lambda p=path, s=sid, st=stat: _prepare_with_hash(p, s, st, rate))
+        olds = {sid: old for _, sid, _, old in todo}
+        batch: list[SongRecord] = []
+        bar = tqdm(total=len(todo), unit="song", desc="Indexing", disable=not self.progress, dynamic_ncols=True)
+        done = 0
+        for item in _prefetched(jobs, PREFETCH_DEPTH):
+            bar.update(1)
+            done += 1
+            if self.on_progress:
+                self.on_progress(done, len(todo))
+            if item.error:
+                report.failed.append((item.path, item.error))
+                if olds.get(item.sid):  # it was indexed before and is now unreadable: drop the stale entry
+                    self.ws.store.delete_songs([item.sid])
+                    report.removed += 1
+                continue
+            old = olds.get(item.sid)
+            if old and old["content_hash"] == item.digest:
+                # touched but not changed: keep the vectors, record the new mtime
+                self._touch(item)
+                report.unchanged += 1
+                continue
+            try:
+                batch.append(self._embed(item))
+            except CrossgenreError as exc:
+                report.failed.append((item.path, str(exc)))
+                continue
+            if old:
+                report.updated += 1
+            else:
+                report.added += 1
+            if len(batch) >= self.ws.config.batch_size:
+                self.ws.store.write_songs(batch)
+                batch = []
+        self.ws.store.write_songs(batch)
+        bar.close()
+
+    def _touch(self, item: _Prepared) -> None:
+        rows = self.ws.store.get_songs([item.sid])
+        if item.sid in rows:
+            row = rows[item.sid]
+            row["mtime"], row["size"] = item.stat
+            self.ws.store.upsert_rows([row])
+
+    def _embed(self, item: _Prepared) -> SongRecord:
+        """All vectors and the row of one decoded song."""
+        p, t = self.profile, item.track
+        audio = p.audio.embed_song(item.waveform)
+        vectors = {"audio": audio.track}
+        if p.describe_field == "tags":
+            vectors["tags"] = l2_normalize(audio.tags)
+        has_lyrics = bool(t.lyrics and t.lyrics.strip())
+        chunk_texts, chunk_vectors = [], None
+        if has_lyrics:
+            lyr = p.lyrics.embed_lyrics(t.lyrics)
+            vectors["lyrics"] = lyr.pooled
+            chunk_texts, chunk_vectors = lyr.chunks, lyr.vectors
+        else:
+            vectors["lyrics"] = np.zeros(p.lyrics.dim, np.float32)
+        vectors["cover"], has_cover = self._cover_vector(item)
+        vectors["joint"] = self._joint(vectors, has_lyrics, has_cover)
+        genre = normalize_genre(t.genre)
+        genre_source = "tag"
+        if not genre:
+            genre, genre_source = self.predict_genre(vectors[p.describe_field]), "predicted"
+        extra = {"window_policy": p.audio.window_policy}
+        if audio.tags is not None and hasattr(p.audio, "tag_names"):
+            order = np.argsort(-audio.tags)[:5]
+            extra["top_tags"] = [[p.audio.tag_names[i], round(float(audio.tags[i]), 3)] for i in order]
+        row = {
+            "id": item.sid,
+            "path": item.path,
+            "content_hash": item.digest,
+            "mtime": item.stat[0],
+            "size": item.stat[1],
+            "title": t.title or Path(item.path).stem,
+            "artist": t.artist or "",
+            "album": t.album or "",
+            "album_artist": t.album_artist or "",
+            "genre": genre or "",
+            "genre_source": genre_source,
+            "raw_genre": t.genre or "",
+            "year": int(t.year or 0),
+            "track_number": int(t.track_number or 0),
+            "duration": float(t.duration or len(item.waveform) / p.audio.sample_rate),
+            "musicbrainz_track_id": t.musicbrainz_track_id or "",
+            "musicbrainz_album_id": t.musicbrainz_album_id or "",
+            "musicbrainz_artist_id": t.musicbrainz_artist_id or "",
+            "has_lyrics": has_lyrics,
+            "has_cover": has_cover,
+            "lyrics_source": t.lyrics_source or "",
+            "cover_source": (t.cover_source or "") if has_cover else "",
+            "profile": p.name,
+            "fusion_version": self._fusion_version(),
+            "extra": extra,
+            **vectors,
+        }
+        return SongRecord(row, audio.starts, audio.ends, audio.windows, chunk_texts, chunk_vectors)
+
+    def _cover_vector(self, item: _Prepared) -> tuple[np.ndarray, bool]:
+        p = self.profile
+        if not item.track.cover:
+            return np.zeros(p.cover.dim, np.float32), False
+        from encoders.images import load_image
+
+        try:
+            image = load_image(item.track.cover)
+        except CrossgenreError as exc:
+            log.warning("%s: cover art ignored (%s)", item.path, exc)
+            return np.zeros(p.cover.dim, np.float32), False
+        return p.cover.encode([image], "image")[0], True
+
+    def _joint(self, vectors: dict, has_lyrics: bool, has_cover: bool) -> np.ndarray:
+        from .fusing import joint_vector
+
+        return joint_vector(self.ws.fusion, vectors, has_lyrics, has_cover)
+
+    def _fusion_version(self) -> str:
+        return getattr(self.ws.fusion, "version", "none") if self.ws.fusion is not None else "none"
+
+    def predict_genre(self, describe_vector: np.ndarray) -> str:
+        """The genre whose description lies nearest the song's sound (zero-shot, through the describe encoder)."""
+        from scan.genres import genre_prompts
+
+        if self._genre_vectors is None:
+            prompts = genre_prompts()
+            self._genre_names = list(prompts)
+            self._genre_vectors = self.profile.describe.encode(list(prompts.values()), "text")
+        return self._genre_names[int(np.argmax(self._genre_vectors @ describe_vector))]
+
+
+def _prepare_with_hash(path: Path, sid: str, stat, rate: int) -> _Prepared:
+    try:
+        digest = content_hash(path)
+    except OSError as exc:
+        return _Prepared(str(path), sid, stat, error=f"cannot be read: {exc.strerror or exc}")
+    return _prepare(path, sid, stat, digest, rate)
+
+
+def _under(path: str, root: Path) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(root) or Path(path).resolve() == root
+    except OSError:
+        return False
+
+
+def set_threads() -> None:
+    """Use every core for torch's math (the decode worker mostly waits on FFmpeg, outside the GIL)."""
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -1,0 +1,96 @@
+"""A workspace: the configuration, the model profile, the Milvus store and the fitted fusion, opened together.
+
+This is where the index's recorded profile is checked: querying an index with another profile is an
+error, and indexing with another profile re-embeds everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from encoders.profile import Profile, load_profile, resolve_profile_name
+from store import VectorStore
+
+from .config import Config
+from .errors import ProfileMismatchError
+
+log = logging.getLogger("crossgenre")
+
+
+@dataclass
+class Workspace:
+    config: Config
+    profile: Profile
+    store: VectorStore
+    fusion: object | None  # fusion.FusionModel, or None before the first fit
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _max_windows(config: Config) -> int | None:
+    # Config: None = the profile's default, 0 = full coverage; encoders: None = full coverage.
+    return config.max_windows
+
+
+def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: bool = False) -> Workspace:
+    """Open (or create) the index for writing with the asked profile; a profile switch empties it first."""
+    name, note = resolve_profile_name(profile_name or config.profile, config.models)
+    if note:
+        log.warning(note)
+    profile = load_profile(name, config.models, max_windows=_max_windows(config))
+    store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
+    if store.exists():
+        recorded = store.read_meta("versions")
+        if rebuild or (recorded and recorded != profile.versions) or store.stored_vector_fields() != profile.vector_fields:
+            if recorded and recorded != profile.versions:
+                log.warning("The index was built with %s; re-embedding every song with %s.", _describe(recorded), _describe(profile.versions))
+            store.drop()
+            _drop_fusion(config)
+    store.open(profile.vector_fields)
+    store.write_meta("versions", profile.versions)
+    return Workspace(config, profile, store, _load_fusion(config, profile))
+
+
+def open_for_search(config: Config, profile_name: str | None = None) -> Workspace:
+    """Open an existing index with the profile it was built with; another profile is a clear error."""
+    store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
+    store.open_existing()
+    recorded = store.read_meta("versions") or {}
+    built_with = recorded.get("profile", "offline")
+    asked = profile_name or config.profile
+    if asked not in ("auto", built_with):
+        store.close()
+        raise ProfileMismatchError(
+            f"the index at {config.uri} was built with the {built_with} profile, not {asked}; "
+            f"search with --profile {built_with}, or re-index with --profile {asked}"
+        )
+    profile = load_profile(built_with, config.models, max_windows=_max_windows(config))
+    if recorded and {k: v for k, v in recorded.items() if k != "window_policy"} != {
+        k: v for k, v in profile.versions.items() if k != "window_policy"
+    }:
+        store.close()
+        raise ProfileMismatchError(
+            f"the index was built with {_describe(recorded)}, but this installation has {_describe(profile.versions)}; "
+            "re-index with `crossgenre index --rebuild PATH`"
+        )
+    return Workspace(config, profile, store, _load_fusion(config, profile))
+
+
+def _describe(versions: dict) -> str:
+    return f"the {versions.get('profile')} profile ({versions.get('audio')}, {versions.get('lyrics')}, {versions.get('cover')})"
+
+
+def _load_fusion(config: Config, profile: Profile):
+    from fusion import FusionModel
+
+    if not (config.fusion_dir / "fusion.json").exists():
+        return None
+    return FusionModel.load(config.fusion_dir)
+
+
+def _drop_fusion(config: Config) -> None:
+    import shutil
+
+    shutil.rmtree(config.fusion_dir, ignore_errors=True)

@@ -1,0 +1,290 @@
+"""VectorStore: songs, audio windows and lyric chunks in Milvus (a Milvus Lite file or a server URI).
+
+Write order makes indexing crash-safe: a song's windows and chunks are written (and, on Milvus Lite,
+flushed) before its song row, and re-indexing a song first deletes its old windows and chunks. The
+song row is the commit marker: a song counts as indexed only when its row exists with its content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crossgenre.errors import CrossgenreError, StoreLockedError
+
+from . import schema
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # milvus-lite imports pkg_resources, which warns on import
+    from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
+    from pymilvus.exceptions import MilvusException
+
+log = logging.getLogger(__name__)
+
+QUERY_PAGE = 1000
+MAX_IN_FILTER = 500  # ids per `id in [...]` expression
+
+
+@dataclass
+class SongRecord:
+    """Everything written for one song: its row (scalars + song vectors), windows and lyric chunks."""
+
+    row: dict
+    window_starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    window_ends: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    window_vectors: np.ndarray | None = None
+    chunk_texts: list[str] = field(default_factory=list)
+    chunk_vectors: np.ndarray | None = None
+
+
+def is_server_uri(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+
+
+def quote_list(values) -> str:
+    """A Milvus expression list of string literals: ["a", "b"] with quotes and backslashes escaped."""
+    return json.dumps([str(v) for v in values])
+
+
+class VectorStore:
+    """One crossgenre index in Milvus: four collections named `<prefix>_songs|windows|chunks|meta`.
+
+    `uri` is a file path (Milvus Lite, embedded, one process per file) or `http://host:port`
+    (a Milvus server or cluster: the same code, HNSW indexes).
+    """
+
+    def __init__(self, uri: str, prefix: str = "crossgenre", token: str = ""):
+        self.uri = str(uri)
+        self.prefix = prefix
+        self.is_server = is_server_uri(self.uri)
+        if not self.is_server:
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client = MilvusClient(uri=self.uri, token=token) if token else MilvusClient(uri=self.uri)
+        except MilvusException as exc:
+            if not self.is_server:
+                raise StoreLockedError(
+                    f"cannot open the index {self.uri}: another crossgenre process (a running `serve` or "
+                    f"`index`) holds it. Stop that process, or point this one at a Milvus server with --milvus-uri"
+                ) from None
+            raise CrossgenreError(f"cannot reach the Milvus server at {self.uri}: {exc}") from None
+        self.index_type = "HNSW" if self.is_server else "FLAT"
+        self.vector_fields: dict[str, int] = {}
+
+    # -- names and lifecycle -------------------------------------------------------------------
+    @property
+    def songs(self) -> str:
+        return f"{self.prefix}_songs"
+
+    @property
+    def windows(self) -> str:
+        return f"{self.prefix}_windows"
+
+    @property
+    def chunks(self) -> str:
+        return f"{self.prefix}_chunks"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}_meta"
+
+    def exists(self) -> bool:
+        return self.client.has_collection(self.songs)
+
+    def open(self, vector_fields: dict[str, int]) -> None:
+        """Create the collections for these vector fields, or check that the existing ones match."""
+        self.vector_fields = dict(vector_fields)
+        if self.exists():
+            stored = self.stored_vector_fields()
+            if stored != self.vector_fields:
+                raise CrossgenreError(
+                    f"the index at {self.uri} holds vectors {stored}, the models give {self.vector_fields}; "
+                    "re-index with --rebuild to switch models"
+                )
+        else:
+            self._create("songs", schema.song_schema(vector_fields), list(vector_fields))
+            self._create("windows", schema.window_schema(vector_fields["audio"]), ["vector"])
+            self._create("chunks", schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
+            self._create("meta", schema.meta_schema(), ["placeholder"])
+        for name in (self.songs, self.windows, self.chunks, self.meta):
+            self.client.load_collection(name)
+
+    def open_existing(self) -> dict[str, int]:
+        """Open an index that must already exist; returns its vector fields."""
+        if not self.exists():
+            raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
+        self.open(self.stored_vector_fields())
+        return self.vector_fields
+
+    def _create(self, kind: str, collection_schema, vector_names: list[str]) -> None:
+        name = getattr(self, kind)
+        params = schema._index_params(self.client, vector_names, self.index_type)
+        self.client.create_collection(name, schema=collection_schema, index_params=params, consistency_level="Strong")
+
+    def stored_vector_fields(self) -> dict[str, int]:
+        desc = self.client.describe_collection(self.songs)
+        return {f["name"]: f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {})}
+
+    def drop(self) -> None:
+        for name in (self.songs, self.windows, self.chunks, self.meta):
+            if self.client.has_collection(name):
+                self.client.drop_collection(name)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def flush(self) -> None:
+        """Persist what was written (Milvus Lite keeps recent writes in memory until a flush)."""
+        for name in (self.windows, self.chunks, self.songs, self.meta):
+            self.client.flush(name)
+
+    # -- index facts ---------------------------------------------------------------------------
+    def read_meta(self, key: str, default=None):
+        rows = self.client.query(self.meta, filter=f"key == {json.dumps(key)}", output_fields=["value"])
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def write_meta(self, key: str, value) -> None:
+        self.client.upsert(self.meta, [{"key": key, "value": json.dumps(value), "placeholder": [1.0, 0.0]}])
+        if not self.is_server:
+            self.client.flush(self.meta)
+
+    # -- writes --------------------------------------------------------------------------------
+    def write_songs(self, records: list[SongRecord]) -> None:
+        """Write a batch of songs: old windows/chunks out, new ones in, then the song rows last."""
+        if not records:
+            return
+        ids = [r.row["id"] for r in records]
+        self._delete_parts(ids)
+        windows, chunks = [], []
+        for r in records:
+            sid = r.row["id"]
+            if r.window_vectors is not None:
+                for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
+                    windows.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(e), "vector": v.tolist()})
+            if r.chunk_vectors is not None:
+                for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
+                    text = t.encode("utf-8")[: schema.CHUNK_TEXT_LENGTH - 4].decode("utf-8", "ignore")
+                    chunks.append({"id": f"{sid}:{n}", "song_id": sid, "text": text, "vector": v.tolist()})
+        if windows:
+            self.client.insert(self.windows, windows)
+        if chunks:
+            self.client.insert(self.chunks, chunks)
+        if not self.is_server:
+            self.client.flush(self.windows)
+            self.client.flush(self.chunks)
+        self.client.upsert(self.songs, [self._plain_row(r.row) for r in records])
+        if not self.is_server:
+            self.client.flush(self.songs)
+
+    def upsert_rows(self, rows: list[dict]) -> None:
+        """Rewrite whole song rows (e.g. new joint vectors); windows and chunks stay."""
+        if rows:
+            self.client.upsert(self.songs, [self._plain_row(r) for r in rows])
+            if not self.is_server:
+                self.client.flush(self.songs)
+
+    def _plain_row(self, row: dict) -> dict:
+        out = {}
+        for k, v in row.items():
+            if isinstance(v, np.ndarray):
+                v = v.astype(np.float32).tolist()
+            elif isinstance(v, (np.floating, np.integer)):
+                v = v.item()
+            out[k] = v
+        return out
+
+    def delete_songs(self, ids: list[str]) -> None:
+        for part in _batches(ids, MAX_IN_FILTER):
+            self._delete_parts(part)
+            self.client.delete(self.songs, filter=f"id in {quote_list(part)}")
+        if not self.is_server:
+            self.flush()
+
+    def _delete_parts(self, ids: list[str]) -> None:
+        for part in _batches(ids, MAX_IN_FILTER):
+            expr = f"song_id in {quote_list(part)}"
+            self.client.delete(self.windows, filter=expr)
+            self.client.delete(self.chunks, filter=expr)
+
+    # -- reads ---------------------------------------------------------------------------------
+    def count(self, filter: str = "") -> int:
+        rows = self.client.query(self.songs, filter=filter, output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def count_parts(self) -> tuple[int, int]:
+        """(audio windows, lyric chunks) stored."""
+        w = self.client.query(self.windows, filter="", output_fields=["count(*)"])
+        c = self.client.query(self.chunks, filter="", output_fields=["count(*)"])
+        return int(w[0]["count(*)"]), int(c[0]["count(*)"])
+
+    def iter_songs(self, output_fields: list[str], filter: str = ""):
+        """Every song row (only the asked fields), page by page."""
+        it = self.client.query_iterator(self.songs, batch_size=QUERY_PAGE, filter=filter, output_fields=output_fields)
+        try:
+            while True:
+                page = it.next()
+                if not page:
+                    break
+                yield from page
+        finally:
+            it.close()
+
+    def get_songs(self, ids: list[str], output_fields: list[str] | None = None) -> dict[str, dict]:
+        out = {}
+        for part in _batches(list(ids), MAX_IN_FILTER):
+            for row in self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=output_fields):
+                out[row["id"]] = row
+        return out
+
+    def search(self, field: str, vector: np.ndarray, limit: int, filter: str = "", output_fields=None) -> list[dict]:
+        """Songs nearest to `vector` in one vector field: [{id, distance, entity}] best first."""
+        res = self.client.search(
+            self.songs, data=[np.asarray(vector, np.float32).tolist()], anns_field=field, limit=limit,
+            filter=filter, output_fields=output_fields or [], search_params=self._search_params(limit),
+        )
+        return list(res[0])
+
+    def hybrid_search(self, routes: list[tuple[str, np.ndarray, float, str]], limit: int, ranker: str = "rrf",
+                      rrf_k: int = 60, output_fields=None) -> list[dict]:
+        """Milvus hybrid search: one ANN request per (field, vector, weight, filter), fused by RRF or weights."""
+        reqs = [
+            AnnSearchRequest(data=[np.asarray(v, np.float32).tolist()], anns_field=f, param=self._search_params(limit),
+                             limit=limit, expr=flt or None)
+            for f, v, _, flt in routes
+        ]
+        fuse = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*[w for _, _, w, _ in routes])
+        res = self.client.hybrid_search(self.songs, reqs, fuse, limit=limit, output_fields=output_fields or [])
+        return list(res[0])
+
+    def search_windows(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
+        """Audio windows nearest to `vector`: [{id, distance, entity: {song_id, start, end}}]."""
+        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
+        res = self.client.search(
+            self.windows, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
+            filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
+        )
+        return list(res[0])
+
+    def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
+        """Lyric chunks nearest to `vector`: [{id, distance, entity: {song_id, text}}]."""
+        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
+        res = self.client.search(
+            self.chunks, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
+            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit),
+        )
+        return list(res[0])
+
+    def _search_params(self, limit: int) -> dict:
+        if self.index_type == "HNSW":
+            return {"metric_type": "IP", "params": {"ef": max(64, limit * 2)}}
+        return {"metric_type": "IP", "params": {}}
+
+
+def _batches(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,93 @@
+"""The collection schemas: one collection of songs, one of audio windows, one of lyric chunks, one of index facts.
+
+Vector dimensions come from the model profile (`Profile.vector_fields`), never from literals here.
+All vectors are L2-normalised, so inner product (IP) is cosine similarity; a song without lyrics or
+cover stores a zero vector in that field and `has_lyrics`/`has_cover` keep it out of those searches.
+"""
+
+from __future__ import annotations
+
+from pymilvus import DataType, MilvusClient
+
+# Scalar fields of a song row: name -> (type, max_length for strings)
+SONG_SCALARS = {
+    "path": (DataType.VARCHAR, 4096),
+    "content_hash": (DataType.VARCHAR, 64),
+    "mtime": (DataType.DOUBLE, None),
+    "size": (DataType.INT64, None),
+    "title": (DataType.VARCHAR, 1024),
+    "artist": (DataType.VARCHAR, 1024),
+    "album": (DataType.VARCHAR, 1024),
+    "album_artist": (DataType.VARCHAR, 1024),
+    "genre": (DataType.VARCHAR, 256),
+    "genre_source": (DataType.VARCHAR, 16),  # "tag" or "predicted"
+    "raw_genre": (DataType.VARCHAR, 256),  # the genre tag as written in the file
+    "year": (DataType.INT64, None),  # 0 when unknown
+    "track_number": (DataType.INT64, None),  # 0 when unknown
+    "duration": (DataType.DOUBLE, None),  # seconds
+    "musicbrainz_track_id": (DataType.VARCHAR, 64),
+    "musicbrainz_album_id": (DataType.VARCHAR, 64),
+    "musicbrainz_artist_id": (DataType.VARCHAR, 64),
+    "has_lyrics": (DataType.BOOL, None),
+    "has_cover": (DataType.BOOL, None),
+    "lyrics_source": (DataType.VARCHAR, 16),
+    "cover_source": (DataType.VARCHAR, 16),
+    "profile": (DataType.VARCHAR, 32),
+    "fusion_version": (DataType.VARCHAR, 64),
+    "extra": (DataType.JSON, None),  # top tags, window policy, anything that needs no filter
+}
+
+ID_LENGTH = 64
+CHUNK_TEXT_LENGTH = 8192
+
+
+def _index_params(client: MilvusClient, vector_fields: list[str], index_type: str):
+    params = client.prepare_index_params()
+    for name in vector_fields:
+        extra = {"M": 16, "efConstruction": 200} if index_type == "HNSW" else {}
+        params.add_index(field_name=name, index_type=index_type, metric_type="IP", params=extra)
+    return params
+
+
+def song_schema(vector_fields: dict[str, int]):
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH)
+    for name, (dtype, length) in SONG_SCALARS.items():
+        kwargs = {"max_length": length} if dtype == DataType.VARCHAR else {}
+        schema.add_field(name, dtype, **kwargs)
+    for name, dim in vector_fields.items():
+        schema.add_field(name, DataType.FLOAT_VECTOR, dim=dim)
+    return schema
+
+
+def window_schema(dim: int):
+    """Audio windows: id "<song>:<n>", the song, start/end seconds, the window vector."""
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 8)
+    schema.add_field("song_id", DataType.VARCHAR, max_length=ID_LENGTH)
+    schema.add_field("start", DataType.DOUBLE)
+    schema.add_field("end", DataType.DOUBLE)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    return schema
+
+
+def chunk_schema(dim: int):
+    """Lyric chunks: id "<song>:<n>", the song, the chunk's text, its vector."""
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 8)
+    schema.add_field("song_id", DataType.VARCHAR, max_length=ID_LENGTH)
+    schema.add_field("text", DataType.VARCHAR, max_length=CHUNK_TEXT_LENGTH)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    return schema
+
+
+def meta_schema():
+    """Index facts (profile, model versions, fusion version) as key -> JSON text rows.
+
+    Milvus needs a vector field in every collection; a 2-d placeholder serves.
+    """
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=128)
+    schema.add_field("value", DataType.VARCHAR, max_length=65535)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
+    return schema
