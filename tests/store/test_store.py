@@ -1,0 +1,141 @@
+"""VectorStore against Milvus Lite and a real Milvus server: writes, deletes, searches, filters, meta."""
+
+import uuid
+
+import numpy as np
+import pytest
+
+from crossgenre.errors import CrossgenreError
+from store import SongRecord, VectorStore
+
+FIELDS = {"audio": 16, "lyrics": 8, "cover": 12, "joint": 16, "tags": 6}
+
+
+def unit(rng, n, d):
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def record(i, rng, genre="Rock", year=2000, lyrics=True, windows=3):
+    row = {
+        "id": f"song{i:03d}", "path": f"/music/{i}.flac", "content_hash": f"h{i}", "mtime": 1.0, "size": 10,
+        "title": f"Song {i}", "artist": f"Artist {i % 3}", "album": f"Album {i % 4}", "album_artist": "",
+        "genre": genre, "genre_source": "tag", "raw_genre": genre.lower(), "year": year, "track_number": i,
+        "duration": 30.0, "musicbrainz_track_id": "", "musicbrainz_album_id": "", "musicbrainz_artist_id": "",
+        "has_lyrics": lyrics, "has_cover": False, "lyrics_source": "", "cover_source": "", "profile": "offline",
+        "fusion_version": "none", "extra": {"top_tags": [["rock", 0.9]]},
+    }
+    for name, dim in FIELDS.items():
+        row[name] = unit(rng, 1, dim)[0]
+    starts = np.arange(windows) * 3.0
+    return SongRecord(row, starts, starts + 3.0, unit(rng, windows, FIELDS["audio"]),
+                      ["first verse", "chorus"] if lyrics else [], unit(rng, 2, FIELDS["lyrics"]) if lyrics else None)
+
+
+@pytest.fixture
+def store(store_uri):
+    s = VectorStore(store_uri, prefix="t" + uuid.uuid4().hex[:8])
+    s.open(FIELDS)
+    yield s
+    s.drop()
+    s.close()
+
+
+def test_write_search_and_filters(store):
+    rng = np.random.default_rng(0)
+    recs = [record(i, rng, genre="Rock" if i % 2 else "Jazz", year=1990 + i) for i in range(20)]
+    store.write_songs(recs)
+    assert store.count() == 20
+    assert store.count_parts() == (60, 40)
+    target = recs[7].row
+    hits = store.search("audio", target["audio"], 5)
+    assert hits[0]["id"] == "song007" and hits[0]["distance"] == pytest.approx(1.0, abs=1e-4)
+    rock = store.search("audio", target["audio"], 20, filter='genre == "Jazz"', output_fields=["genre"])
+    assert rock and all(h["entity"]["genre"] == "Jazz" for h in rock)
+    assert "song007" not in [h["id"] for h in rock]
+    years = store.search("audio", target["audio"], 20, filter="year >= 2000 and year <= 2003")
+    assert sorted(h["id"] for h in years) == ["song010", "song011", "song012", "song013"]
+
+
+def test_rewrite_replaces_windows_and_chunks(store):
+    rng = np.random.default_rng(1)
+    store.write_songs([record(1, rng, windows=5)])
+    store.write_songs([record(1, rng, windows=2, lyrics=False)])
+    assert store.count() == 1
+    assert store.count_parts() == (2, 0)
+    w = store.search_windows(store.get_songs(["song001"], ["audio"])["song001"]["audio"], 10)
+    assert {h["entity"]["song_id"] for h in w} == {"song001"}
+
+
+def test_delete_removes_song_and_parts(store):
+    rng = np.random.default_rng(2)
+    store.write_songs([record(i, rng) for i in range(4)])
+    store.delete_songs(["song001", "song002"])
+    assert store.count() == 2
+    assert store.count_parts() == (6, 4)
+    assert set(store.get_songs(["song000", "song001", "song003"])) == {"song000", "song003"}
+
+
+def test_hybrid_search_fuses_routes(store):
+    rng = np.random.default_rng(3)
+    recs = [record(i, rng) for i in range(10)]
+    store.write_songs(recs)
+    r = recs[4].row
+    hits = store.hybrid_search([("audio", r["audio"], 1.0, ""), ("lyrics", r["lyrics"], 1.0, "has_lyrics == true")], 5)
+    assert hits[0]["id"] == "song004"
+    weighted = store.hybrid_search([("audio", r["audio"], 1.0, ""), ("tags", r["tags"], 0.5, "")], 5, ranker="weighted")
+    assert weighted[0]["id"] == "song004"
+
+
+def test_chunks_keep_text_and_filter_by_song(store):
+    rng = np.random.default_rng(4)
+    recs = [record(i, rng) for i in range(3)]
+    store.write_songs(recs)
+    found = store.search_chunks(recs[0].chunk_vectors[1], 10, song_ids=["song000"])
+    assert found[0]["entity"] == {"song_id": "song000", "text": "chorus"}
+
+
+def test_meta_and_iteration(store):
+    rng = np.random.default_rng(5)
+    store.write_songs([record(i, rng) for i in range(25)])
+    store.write_meta("versions", {"profile": "offline", "audio": "x"})
+    assert store.read_meta("versions") == {"profile": "offline", "audio": "x"}
+    assert store.read_meta("absent", "d") == "d"
+    ids = [row["id"] for row in store.iter_songs(["id"])]
+    assert sorted(ids) == [f"song{i:03d}" for i in range(25)]
+
+
+def test_values_with_quotes_are_safe(store):
+    rng = np.random.default_rng(6)
+    rec = record(0, rng, genre='Rock "n" Roll\\')
+    store.write_songs([rec])
+    import json
+
+    hits = store.search("audio", rec.row["audio"], 5, filter=f"genre == {json.dumps(rec.row['genre'])}")
+    assert [h["id"] for h in hits] == ["song000"]
+
+
+def test_mismatched_dimensions_are_a_clear_error(store):
+    other = VectorStore(store.uri, prefix=store.prefix) if store.is_server else store
+    with pytest.raises(CrossgenreError, match="re-index"):
+        other.open({**FIELDS, "audio": 32})
+
+
+def test_locked_lite_file_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from crossgenre.errors import StoreLockedError
+
+    db = tmp_path / "locked.db"
+    holder = subprocess.Popen([sys.executable, "-W", "ignore", "-c",
+                               f"from pymilvus import MilvusClient; import time; c = MilvusClient({str(db)!r}); print('ready', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError, match="another crossgenre process"):
+            VectorStore(str(db))
+    finally:
+        holder.kill()
+        holder.wait()
