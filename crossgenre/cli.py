@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-serve", action="store_true", help="stop after the example searches")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("fit", help="fit the joint space (fusion) on the indexed songs now")
+    _common(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("eval", help="retrieval metrics on a JSONL manifest of queries and relevant songs")
+    _common(p)
+    p.add_argument("manifest", type=Path, help="JSONL manifest (see data/dev.jsonl)")
+    p.add_argument("--root", type=Path, help="library folder the manifest's paths are relative to "
+                   "(default: <data-dir>/demo-library)")
+    p.add_argument("--json", type=Path, help="also write the full report as JSON here")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("models", help="list or download model weights")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     for name, func, text in (("list", cmd_models_list, "show which weights are present"),
@@ -198,6 +210,44 @@ def cmd_stats(args) -> int:
     finally:
         ws.close()
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from .fusing import refit_if_needed
+    from .workspace import open_for_indexing
+
+    ws = open_for_indexing(_config(args), args.profile)
+    try:
+        refit_if_needed(ws, progress=True, force=True)
+    finally:
+        ws.close()
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from search import SearchEngine
+    from search.evaluate import evaluate, load_manifest
+
+    from .indexer import song_id
+    from .workspace import open_for_search
+
+    config = _config(args)
+    if not args.manifest.is_file():
+        raise CrossgenreError(f"manifest {args.manifest} does not exist")
+    try:
+        manifest = load_manifest(args.manifest)
+    except ValueError as exc:
+        raise CrossgenreError(str(exc)) from None
+    root = args.root or Path(config.data_dir) / "demo-library"
+    ws = open_for_search(config, args.profile)
+    try:
+        report = evaluate(SearchEngine(ws.profile, ws.store, ws.fusion), manifest, root, song_id)
+    finally:
+        ws.close()
+    print(report.table())
+    if args.json:
+        args.json.write_text(json.dumps(report.to_dict(), indent=2))
     return 0
 
 
