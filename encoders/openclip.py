@@ -1,0 +1,91 @@
+"""OpenCLIP: album covers (image tower) and text -> cover queries (text tower), in one joint space.
+
+The model is an OpenCLIP model folder in the model dir, as published on the Hugging Face Hub:
+  settings["folder"]/open_clip_config.json        architecture (model_cfg) and preprocessing (preprocess_cfg)
+  settings["folder"]/open_clip_model.safetensors  weights
+loaded with open_clip's own `local-dir:` loader (strict weight loading) and open_clip's BPE tokenizer,
+which ships inside the package: nothing is fetched. The full profile uses ViT-B-32 trained on LAION-2B
+(`laion2b_s34b_b79k`, 512-d), fetched by `crossgenre models download`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from crossgenre.errors import ModelMissingError
+
+from .base import Encoder, l2_normalize
+from .device import configure_threads, hub_offline, torch_device
+from .models import DOWNLOAD_COMMAND, require_files, required_files
+
+# images (224x224 for ViT-B-32) per forward pass; texts per forward pass
+CPU_BATCH, GPU_BATCH = 16, 128
+TEXT_BATCH = 64
+
+
+class OpenClipEncoder(Encoder):
+    """An OpenCLIP model: PIL images and texts to `dim`-d unit float32 vectors in the same space.
+
+    Args:
+        folder: OpenCLIP model folder (open_clip_config.json + weights).
+        name: stable id stored beside the vectors, e.g. "openclip:ViT-B-32:laion2b_s34b_b79k".
+        device: torch device; None picks CUDA when available.
+        batch_size: images per forward pass; None picks one for the device.
+    """
+
+    modalities = ("image", "text")
+
+    def __init__(self, folder: Path, name: str, device: str | None = None, batch_size: int | None = None):
+        hub_offline()
+        configure_threads()
+        import open_clip
+
+        self.folder = Path(folder)
+        self.name = name
+        self.device = device or torch_device()
+        self.batch_size = batch_size or (GPU_BATCH if self.device.startswith("cuda") else CPU_BATCH)
+        source = f"local-dir:{self.folder}"
+        try:
+            self.model, _, self.preprocess = open_clip.create_model_and_transforms(source, device=self.device)
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelMissingError(
+                f"{self.folder} does not hold a loadable OpenCLIP model ({first[:300]}); delete it and run `{DOWNLOAD_COMMAND}`"
+            ) from None
+        self.model.eval()
+        self.tokenizer = open_clip.get_tokenizer(source)
+        self.dim = int(self.model.visual.output_dim)
+
+    def encode(self, inputs: list, modality: str) -> np.ndarray:
+        """(len(inputs), dim) unit float32 rows in input order.
+
+        modality "image": PIL images (any mode and size; converted to RGB and preprocessed as in training);
+        modality "text": strings (cut at the model's context length, 77 tokens for ViT-B-32).
+        """
+        import torch
+
+        self._check_modality(modality)
+        if not inputs:
+            return np.zeros((0, self.dim), np.float32)
+        parts = []
+        with torch.inference_mode():
+            if modality == "image":
+                for i in range(0, len(inputs), self.batch_size):
+                    pixels = torch.stack([self.preprocess(im.convert("RGB")) for im in inputs[i : i + self.batch_size]])
+                    parts.append(self.model.encode_image(pixels.to(self.device), normalize=True).float().cpu().numpy())
+            else:
+                for i in range(0, len(inputs), TEXT_BATCH):
+                    tokens = self.tokenizer([str(t) for t in inputs[i : i + TEXT_BATCH]])
+                    parts.append(self.model.encode_text(tokens.to(self.device), normalize=True).float().cpu().numpy())
+        return l2_normalize(np.concatenate(parts))
+
+
+def build(settings: dict, model_dir: Path) -> OpenClipEncoder:
+    """The profile's `openclip` family: settings folder (in model_dir), arch and pretrained (for the name),
+    optional device and batch_size. Raises ModelMissingError naming an absent file."""
+    model_dir = Path(model_dir)
+    require_files(model_dir, required_files({**settings, "family": "openclip"}), "OpenCLIP")
+    name = f"openclip:{settings.get('arch', 'unknown')}:{settings.get('pretrained', 'unknown')}"
+    return OpenClipEncoder(model_dir / settings["folder"], name, settings.get("device"), settings.get("batch_size"))
