@@ -1,0 +1,65 @@
+"""The app factory: one Flask app over one open index, one search engine and one set of loaded models.
+
+`create_app(config)` opens the index itself; `serve` and tests pass an open workspace (and may pass an
+engine) so models load once per process. Safe defaults: no CORS headers, a same-origin Content
+Security Policy, a 20 MB upload cap, write endpoints off unless a token is configured.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+
+from .api import CoverCache, Services, bp
+from .errors import register_error_handlers
+from .indexing import IndexJob
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; script-src 'self'; "
+        "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "microphone=(self), camera=(), geolocation=()",
+}
+
+
+def create_app(config, workspace=None, engine=None) -> Flask:
+    """The crossgenre web app (page + JSON API) over `workspace` (opened from `config` when None)."""
+    if workspace is None:
+        from crossgenre.workspace import open_for_search
+
+        workspace = open_for_search(config, config.profile)
+    if engine is None:
+        from search import SearchEngine
+
+        engine = SearchEngine(workspace.profile, workspace.store, workspace.fusion)
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,  # non-file form fields: text and filters are short
+        MAX_FORM_PARTS=64,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.extensions["crossgenre"] = Services(
+        config=config, workspace=workspace, engine=engine,
+        index_job=IndexJob(workspace, engine, tuple(config.library)), covers=CoverCache(),
+    )
+    app.register_blueprint(bp)
+    register_error_handlers(app)
+
+    @app.get("/")
+    def index_page():
+        return render_template("index.html", profile=workspace.profile.name)
+
+    @app.after_request
+    def _security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app

@@ -1,0 +1,119 @@
+"""A search request (JSON body, or multipart form with a clip or an image) validated into a search.Query.
+
+Every wrong type, unknown field or unparsable value becomes an ApiError (400) that names the field.
+"""
+
+from __future__ import annotations
+
+import json
+
+from search import Query
+
+from .errors import ApiError
+from .uploads import read_clip, read_image
+
+STRING_FIELDS = ("text", "genre", "artist", "album", "query_genre", "ranker")
+INT_FIELDS = ("k", "year_min", "year_max")
+FIELDS = (*STRING_FIELDS, *INT_FIELDS, "cross_genre", "weights")
+FILE_FIELDS = ("audio", "image")
+TRUE, FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
+
+
+def _bad(detail: str) -> ApiError:
+    return ApiError(400, "bad_parameter", detail)
+
+
+def _unknown(names) -> None:
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        shown = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise _bad(f"unknown field(s) {shown}; known fields: {', '.join(FIELDS)} (files: audio, image)")
+
+
+def query_from_json(raw: bytes) -> Query:
+    """A Query from a JSON object body."""
+    if not raw.strip():
+        raise ApiError(400, "bad_json", "the request body is empty; send a JSON object such as {\"text\": \"calm piano\"}")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # bad UTF-8, bad syntax, absurd nesting
+        raise ApiError(400, "bad_json", "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "the request body must be a JSON object")
+    _unknown(body)
+    values: dict = {}
+    for name in STRING_FIELDS:
+        v = body.get(name)
+        if v is not None and not isinstance(v, str):
+            raise _bad(f"{name} must be a string")
+        if v is not None and (v != "" or name == "text"):
+            values[name] = v
+    for name in INT_FIELDS:
+        v = body.get(name)
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e9:
+            v = int(v)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            raise _bad(f"{name} must be a whole number")
+        if v is not None:
+            values[name] = v
+    cross = body.get("cross_genre")
+    if cross is not None and not isinstance(cross, bool):
+        raise _bad("cross_genre must be true or false")
+    values["cross_genre"] = bool(cross)
+    if body.get("weights") is not None:
+        values["weights"] = _weights(body["weights"])
+    return _checked(Query(**values))
+
+
+def query_from_form(form, files) -> Query:
+    """A Query from multipart/form-data (or urlencoded) fields, with at most one file: audio or image."""
+    _unknown(form.keys())
+    extra_files = sorted(set(files.keys()) - set(FILE_FIELDS))
+    if extra_files:
+        raise _bad(f"unknown file field {extra_files[0][:40]!r}; send the file as 'audio' or 'image'")
+    for name in (*FIELDS, *FILE_FIELDS):
+        if len(form.getlist(name)) + len(files.getlist(name)) > 1:
+            raise _bad(f"{name} is given more than once")
+    values: dict = {}
+    for name in STRING_FIELDS:
+        v = form.get(name)
+        if v is not None and (v != "" or name == "text"):
+            values[name] = v
+    for name in INT_FIELDS:
+        v = form.get(name, "").strip()
+        if v:
+            try:
+                values[name] = int(v)
+            except ValueError:
+                raise _bad(f"{name} must be a whole number, not {v[:20]!r}") from None
+    cross = form.get("cross_genre", "").strip().lower()
+    if cross not in TRUE + FALSE:
+        raise _bad("cross_genre must be true or false")
+    values["cross_genre"] = cross in TRUE
+    if form.get("weights", "").strip():
+        try:
+            values["weights"] = _weights(json.loads(form["weights"]))
+        except (ValueError, RecursionError):
+            raise _bad('weights must be a JSON object such as {"sound": 1, "lyrics": 0.5}') from None
+    if "audio" in files and "image" in files:
+        raise _bad("send either an audio clip or an image, not both")
+    if "audio" in files:
+        values["audio"] = read_clip(files["audio"])
+    elif "image" in files:
+        values["image"] = read_image(files["image"])
+    if "text" in values and not values["text"] and ("audio" in values or "image" in values):
+        del values["text"]  # an empty search box beside a file means "search by the file"
+    return _checked(Query(**values))
+
+
+def _weights(value) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise _bad('weights must be an object mapping route names to numbers, e.g. {"sound": 1, "lyrics": 0.5}')
+    return value  # route names and ranges are checked by Query.validate
+
+
+def _checked(query: Query) -> Query:
+    if query.text is None and query.audio is None and query.image is None:
+        raise ApiError(400, "empty_query", "give a text query, an audio clip or an image")
+    query.validate()
+    return query

@@ -1,0 +1,289 @@
+// crossgenre's page: text, clip, image or microphone searches against /api/search, results with players
+// that start at the matched segment, and explanation chips. Plain JS, no framework; all text set with
+// textContent (never innerHTML) so song tags cannot inject markup.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const form = $("search-form");
+  const textInput = $("text");
+  const fileInput = $("file");
+  const dropzone = $("dropzone");
+  const recordButton = $("record");
+  const message = $("message");
+  const summary = $("summary");
+  const results = $("results");
+  const PLACEHOLDER = "/static/placeholder.svg";
+  const MAX_RECORD_SECONDS = 30;
+  const ROUTE_NAMES = {
+    sound: "sound", lyrics: "lyrics", cover_text: "cover", joint: "overall feel",
+    audio_windows: "audio segment", audio_track: "whole track", cover: "cover art",
+  };
+  let busy = false;
+
+  // -- requests ------------------------------------------------------------------------------
+  function filters() {
+    const out = {};
+    for (const name of ["genre", "artist"]) {
+      const v = $(name).value.trim();
+      if (v) out[name] = v;
+    }
+    for (const name of ["year_min", "year_max"]) {
+      const v = $(name).value.trim();
+      if (v) out[name] = Number(v);
+    }
+    out.k = Number($("k").value);
+    out.cross_genre = $("cross_genre").checked;
+    return out;
+  }
+
+  async function post(body, describe) {
+    if (busy) return;
+    busy = true;
+    setBusy(true);
+    showMessage("");
+    summary.textContent = "Searching " + describe + "…";
+    try {
+      const init = { method: "POST", body: body };
+      if (typeof body === "string") init.headers = { "Content-Type": "application/json" };
+      const response = await fetch("/api/search", init);
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      if (!response.ok) {
+        const detail = data && data.detail ? data.detail : "the server answered " + response.status;
+        summary.textContent = "";
+        results.replaceChildren();
+        showMessage("Search failed: " + detail + ".");
+        return;
+      }
+      render(data, describe);
+    } catch (err) {
+      summary.textContent = "";
+      showMessage("Could not reach the server (" + err.message + ").");
+    } finally {
+      busy = false;
+      setBusy(false);
+    }
+  }
+
+  function searchText() {
+    const text = textInput.value.trim();
+    if (!text) {
+      showMessage("Type a description, or drop an audio clip or an image.");
+      return;
+    }
+    post(JSON.stringify(Object.assign({ text: text }, filters())), "“" + text + "”");
+  }
+
+  function searchFile(file, name) {
+    const kind = fileKind(file);
+    const data = new FormData();
+    data.append(kind, file, name || file.name || kind);
+    const f = filters();
+    for (const key of Object.keys(f)) data.append(key, String(f[key]));
+    const label = kind === "image" ? "image" : "clip";
+    post(data, "by " + label + " " + (name || file.name || ""));
+  }
+
+  function fileKind(file) {
+    const type = (file.type || "").toLowerCase();
+    if (type.startsWith("image/")) return "image";
+    if (!type && /\.(jpe?g|png|gif|webp|bmp)$/i.test(file.name || "")) return "image";
+    return "audio"; // the server reads the real type from the bytes and says so if it is neither
+  }
+
+  // -- rendering -----------------------------------------------------------------------------
+  function render(data, describe) {
+    results.replaceChildren();
+    const hits = data.results || [];
+    if (!hits.length) {
+      summary.textContent = "";
+      showMessage("No songs matched " + describe + ". Try fewer filters, or turn cross-genre off.", "info");
+      return;
+    }
+    summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms)";
+    for (const hit of hits) results.appendChild(card(hit));
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function card(hit) {
+    const li = el("li", "card");
+    li.dataset.id = hit.id;
+
+    const img = el("img", "cover");
+    img.alt = hit.has_cover ? "Cover of " + (hit.album || hit.title) : "";
+    img.loading = "lazy";
+    img.width = 96;
+    img.height = 96;
+    img.addEventListener("error", () => { img.src = PLACEHOLDER; img.classList.add("placeholder"); }, { once: true });
+    img.src = hit.has_cover ? "/api/songs/" + encodeURIComponent(hit.id) + "/cover" : PLACEHOLDER;
+    if (!hit.has_cover) img.classList.add("placeholder");
+    li.appendChild(img);
+
+    const body = el("div", "card-body");
+    const head = el("div", "card-head");
+    head.appendChild(el("span", "rank", "#" + hit.rank));
+    head.appendChild(el("h2", "title", hit.title || "(untitled)"));
+    body.appendChild(head);
+
+    const meta = el("p", "meta");
+    const parts = [hit.artist, hit.album].filter(Boolean);
+    meta.appendChild(el("span", "artist", parts.join(" — ") || "Unknown artist"));
+    if (hit.genre) {
+      const predicted = hit.genre_source === "predicted";
+      const g = el("span", "genre" + (predicted ? " predicted" : ""), hit.genre + (predicted ? "*" : ""));
+      if (predicted) g.title = "genre predicted from the audio (no genre tag)";
+      meta.appendChild(g);
+    }
+    if (hit.year) meta.appendChild(el("span", "year", String(hit.year)));
+    body.appendChild(meta);
+
+    body.appendChild(player(hit));
+    body.appendChild(chips(hit));
+    li.appendChild(body);
+    return li;
+  }
+
+  function player(hit) {
+    const audio = el("audio", "player");
+    audio.controls = true;
+    audio.preload = "metadata";
+    const seg = hit.explanation && hit.explanation.segment;
+    const start = seg && typeof seg.start === "number" ? seg.start : 0;
+    audio.dataset.start = String(start);
+    let src = "/api/songs/" + encodeURIComponent(hit.id) + "/audio";
+    if (start > 0) src += "#t=" + start.toFixed(2);
+    audio.addEventListener("loadedmetadata", () => {
+      if (start > 0 && Math.abs(audio.currentTime - start) > 0.05) audio.currentTime = start;
+    }, { once: true });
+    audio.addEventListener("play", () => {
+      for (const other of document.querySelectorAll("audio.player")) if (other !== audio) other.pause();
+    });
+    audio.src = src;
+    return audio;
+  }
+
+  function chips(hit) {
+    const box = el("div", "chips");
+    const ex = hit.explanation || {};
+    for (const r of (ex.routes || []).slice(0, 4)) {
+      const c = el("span", "chip route", (ROUTE_NAMES[r.route] || r.route) + " " + Math.round(r.share * 100) + "%");
+      c.title = r.route + ": similarity " + r.score.toFixed(3) + ", rank " + r.rank + " in this route";
+      box.appendChild(c);
+    }
+    if (ex.segment) {
+      const c = el("span", "chip segment", "matched " + time(ex.segment.start) + "–" + time(ex.segment.end));
+      c.title = "the part of the song closest to the query; the player starts there";
+      box.appendChild(c);
+    }
+    if (ex.lyric && ex.lyric.text) {
+      const line = ex.lyric.text.split("\n").find((s) => s.trim()) || "";
+      const c = el("span", "chip lyric", "“" + (line.length > 70 ? line.slice(0, 67) + "…" : line) + "”");
+      c.title = ex.lyric.text;
+      box.appendChild(c);
+    }
+    for (const t of (ex.tags || []).slice(0, 3)) {
+      box.appendChild(el("span", "chip tag", t[0]));
+    }
+    return box;
+  }
+
+  function time(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+  }
+
+  function showMessage(text, kind) {
+    message.textContent = text;
+    message.hidden = !text;
+    message.className = "message" + (kind === "info" ? " info" : "");
+  }
+
+  function setBusy(on) {
+    $("search-button").disabled = on;
+    document.body.classList.toggle("busy", on);
+  }
+
+  // -- input ---------------------------------------------------------------------------------
+  form.addEventListener("submit", (e) => { e.preventDefault(); searchText(); });
+  fileInput.addEventListener("change", () => {
+    if (fileInput.files.length) searchFile(fileInput.files[0]);
+    fileInput.value = "";
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    dropzone.addEventListener(type, (e) => { e.preventDefault(); dropzone.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    dropzone.addEventListener(type, () => dropzone.classList.remove("over"));
+  }
+  dropzone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const files = e.dataTransfer && e.dataTransfer.files;
+    if (files && files.length) searchFile(files[0]);
+  });
+  dropzone.addEventListener("keydown", (e) => {
+    if (e.target === dropzone && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); fileInput.click(); }
+  });
+  $("cross_genre").addEventListener("change", () => { if (textInput.value.trim()) searchText(); });
+
+  // -- microphone ----------------------------------------------------------------------------
+  let recorder = null;
+  let timer = null;
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.MediaRecorder) {
+    recordButton.hidden = false;
+    recordButton.addEventListener("click", () => (recorder ? recorder.stop() : startRecording()));
+  }
+
+  async function startRecording() {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (err) {
+      showMessage("The microphone is not available (" + err.message + ").");
+      return;
+    }
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.addEventListener("dataavailable", (e) => { if (e.data.size) chunks.push(e.data); });
+    recorder.addEventListener("stop", () => {
+      stream.getTracks().forEach((t) => t.stop());
+      clearInterval(timer);
+      const type = recorder.mimeType || "audio/webm";
+      recorder = null;
+      recordButton.textContent = "Record from microphone";
+      recordButton.classList.remove("recording");
+      const ext = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
+      searchFile(new Blob(chunks, { type: type }), "recording." + ext);
+    });
+    recorder.start();
+    const began = Date.now();
+    recordButton.classList.add("recording");
+    const tick = () => {
+      const s = Math.floor((Date.now() - began) / 1000);
+      recordButton.textContent = "Stop recording (" + time(s) + ")";
+      if (s >= MAX_RECORD_SECONDS && recorder) recorder.stop();
+    };
+    tick();
+    timer = setInterval(tick, 500);
+  }
+
+  // -- index facts ---------------------------------------------------------------------------
+  fetch("/api/stats").then((r) => (r.ok ? r.json() : null)).then((s) => {
+    if (!s) return;
+    $("index-info").textContent = s.songs + " songs indexed" +
+      (s.versions && s.versions.profile ? " · " + s.versions.profile + " profile" : "");
+    const list = $("genre-list");
+    for (const g of Object.keys(s.genres || {})) {
+      if (g === "unknown") continue;
+      const o = document.createElement("option");
+      o.value = g;
+      list.appendChild(o);
+    }
+  }).catch(() => {});
+})();
