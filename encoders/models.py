@@ -263,15 +263,20 @@ def _fetch_once(spec: ModelFile, part: Path, progress: bool) -> None:
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else spec.size
         bar = _progress_bar(spec.path, total, have) if progress else None
+        received = 0
         try:
             with open(part, "ab" if have else "wb") as out:
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
+                    received += len(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
         finally:
             if bar is not None:
                 bar.close()
+        # http.client ends a body cut short by the server quietly; a shortfall is a dropped connection
+        if length is not None and received < int(length):
+            raise http.client.IncompleteRead(b"", int(length) - received)
 
 
 def _progress_bar(label: str, total: int | None, initial: int):

@@ -1,0 +1,305 @@
+"""The full profile's encoders (LAION CLAP, OpenCLIP) and its model files, without the hub.
+
+Tiny random-weight models of the real architectures (laion_clap's HTSAT-tiny with a one-layer RoBERTa,
+a small OpenCLIP ViT) are written in the published formats into a temporary model dir, at the paths
+encoders/profiles/full.json names, and loaded through build_audio/build_text/openclip.build. The
+download is tested against an HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crossgenre.errors import ModelMissingError
+from encoders import clap, models, openclip
+from encoders.profile import read_profile_settings
+from encoders.random_models import write_model_dir
+
+SR = clap.SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def full_settings(tmp_path_factory) -> tuple[Path, dict]:
+    model_dir = tmp_path_factory.mktemp("models")
+    return model_dir, write_model_dir(model_dir, read_profile_settings("full"), size="tiny")
+
+
+@pytest.fixture(scope="module")
+def audio(full_settings) -> clap.ClapAudioEncoder:
+    model_dir, settings = full_settings
+    return clap.build_audio({**settings["audio"], "max_windows": None}, model_dir)
+
+
+@pytest.fixture(scope="module")
+def text(full_settings) -> clap.ClapTextEncoder:
+    model_dir, settings = full_settings
+    return clap.build_text(settings["describe"], model_dir)
+
+
+@pytest.fixture(scope="module")
+def cover(full_settings) -> openclip.OpenClipEncoder:
+    model_dir, settings = full_settings
+    return openclip.build(settings["cover"], model_dir)
+
+
+def _noise(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    tone = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 2000) * t)
+    return (tone + 0.1 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+# -- CLAP ------------------------------------------------------------------------------------------------
+
+
+def test_clap_facts(audio, text):
+    assert audio.name == "laion-clap:HTSAT-tiny:music_audioset_epoch_15_esc_90.14.pt"
+    assert (audio.sample_rate, audio.window_seconds, audio.dim) == (48000, 10.0, 512)
+    assert text.dim == audio.dim and text.modalities == ("text",)
+    assert text.name.startswith(audio.name)
+    assert text.clap is audio.clap  # one loaded module for both towers
+
+
+def test_windows_cover_a_25s_song(audio):
+    song = _noise(25.0, seed=1)
+    full = audio.embed_song(song)
+    np.testing.assert_allclose(full.starts, [0.0, 10.0, 15.0])
+    np.testing.assert_allclose(full.ends, [10.0, 20.0, 25.0])
+    assert full.windows.shape == (3, 512) and full.windows.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(full.windows, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(full.track), 1.0, atol=1e-5)
+
+    sampled = clap.ClapAudioEncoder(audio.clap, max_windows=2)
+    assert sampled.window_policy == "sampled:2" and audio.window_policy == "full"
+    few = sampled.embed_song(song)
+    np.testing.assert_allclose(few.starts, [0.0, 15.0])
+    np.testing.assert_allclose(few.ends, [10.0, 25.0])
+    # the same window gives the same vector whichever policy chose it
+    np.testing.assert_allclose(few.windows, full.windows[[0, 2]], atol=1e-5)
+
+
+def test_short_clip_is_one_window_ending_at_its_length(audio):
+    emb = audio.embed_song(_noise(3.5, seed=2))
+    assert emb.windows.shape == (1, 512)
+    np.testing.assert_allclose([emb.starts[0], emb.ends[0]], [0.0, 3.5])
+
+
+def test_deterministic_and_batch_equals_singles(audio):
+    songs = [_noise(s, seed=10 + i) for i, s in enumerate([4.0, 12.0])]
+    batched = audio.embed_songs(songs)  # three windows of two songs in one batch
+    singles = [audio.embed_song(s) for s in songs]
+    for b, s in zip(batched, singles):
+        np.testing.assert_allclose(b.windows, s.windows, atol=1e-4)
+        np.testing.assert_allclose(b.track, s.track, atol=1e-4)
+        np.testing.assert_array_equal(b.starts, s.starts)
+    # the same batch again gives the very same pooled vectors
+    np.testing.assert_array_equal(audio.encode(songs, "audio"), np.stack([b.track for b in batched]))
+
+
+def test_bad_waveforms_are_refused(audio):
+    with pytest.raises(ValueError, match="empty"):
+        audio.embed_song(np.zeros(0, np.float32))
+    with pytest.raises(ValueError, match="mono"):
+        audio.embed_song(np.zeros((2, SR), np.float32))
+    with pytest.raises(ValueError, match="image"):
+        audio.encode([np.zeros(SR, np.float32)], "image")
+
+
+def test_text_lands_in_the_audio_space(audio, text):
+    queries = ["slow brushed drums", "energetic electronic dance music", "", "a " * 200]
+    vectors = text.encode(queries)
+    assert vectors.shape == (4, 512) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(text.encode(queries[:1]), vectors[:1], atol=1e-4)  # batch == single
+    assert not np.allclose(vectors[0], vectors[1])  # a working tokenizer tells texts apart
+    scores = vectors @ audio.embed_song(_noise(5.0, seed=3)).track
+    assert scores.shape == (4,) and np.all(np.abs(scores) <= 1.0 + 1e-5)
+
+
+def test_missing_checkpoint_names_file_and_command(tmp_path):
+    settings = read_profile_settings("full")["audio"]
+    with pytest.raises(ModelMissingError) as info:
+        clap.build_audio(settings, tmp_path)
+    message = str(info.value)
+    assert "clap/music_audioset_epoch_15_esc_90.14.pt" in message
+    assert "crossgenre models download" in message
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert len(traceback.extract_tb(info.value.__traceback__)) <= 4  # raised at the door, not deep inside torch
+
+
+def test_incomplete_tokenizer_is_refused(audio, tmp_path):
+    # the offline trap: from a folder without vocabulary files RobertaTokenizer quietly comes back with 5 tokens
+    import transformers
+
+    hollow = transformers.RobertaTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
+    vocab_size = audio.clap.module.model.text_branch.config.vocab_size
+    with pytest.raises(ModelMissingError, match="tokenizer in .* has 5 tokens"):
+        clap.check_tokenizer(hollow, tmp_path, vocab_size)
+    clap.check_tokenizer(audio.clap.module.tokenize, tmp_path, vocab_size)  # the real folder passes
+
+
+def test_checkpoint_of_another_architecture_is_refused(full_settings):
+    model_dir, settings = full_settings
+    with pytest.raises(ModelMissingError, match="does not fit"):
+        clap.build_audio({**settings["audio"], "amodel": "PANN-6"}, model_dir)
+
+
+# -- OpenCLIP --------------------------------------------------------------------------------------------
+
+
+def _covers(n: int) -> list:
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    sizes = [(300, 300), (500, 420), (64, 90), (1200, 1200)]
+    images = [Image.fromarray(rng.integers(0, 255, (*sizes[i % 4], 3), dtype=np.uint8)) for i in range(n)]
+    images[1] = images[1].convert("L")  # greyscale covers exist
+    return images
+
+
+def test_openclip_images_and_text(cover):
+    assert cover.name == "openclip:ViT-B-32:laion2b_s34b_b79k"
+    assert cover.modalities == ("image", "text") and cover.dim == 32
+    images = _covers(5)
+    vectors = cover.encode(images, "image")
+    assert vectors.shape == (5, 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(cover.encode(images, "image"), vectors)
+    singles = np.concatenate([cover.encode([im], "image") for im in images])
+    np.testing.assert_allclose(vectors, singles, atol=1e-4)
+    texts = cover.encode(["a red album cover with a skull", "jazz"], "text")
+    assert texts.shape == (2, 32)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    assert cover.encode([], "image").shape == (0, 32)
+    with pytest.raises(ValueError, match="audio"):
+        cover.encode(images, "audio")
+
+
+def test_openclip_missing_weights(full_settings, tmp_path):
+    _, settings = full_settings
+    with pytest.raises(ModelMissingError) as info:
+        openclip.build(settings["cover"], tmp_path)
+    assert "open_clip_config.json" in str(info.value) and "crossgenre models download" in str(info.value)
+    assert info.value.__context__ is None
+
+
+# -- model files -----------------------------------------------------------------------------------------
+
+
+def test_missing_files_and_list_models(full_settings, tmp_path):
+    model_dir, _ = full_settings
+    full = read_profile_settings("full")
+    assert models.missing_files(full, model_dir) == []
+    assert models.missing_files(read_profile_settings("offline"), tmp_path) == []
+    missing = models.missing_files(full, tmp_path)
+    assert missing == [f.path for f in models.FULL_FILES]  # every downloadable file, profile order, once
+    rows = {row.file: row for row in models.list_models(model_dir)}
+    assert set(rows) == {f.path for f in models.FULL_FILES}
+    ckpt = rows["clap/music_audioset_epoch_15_esc_90.14.pt"]
+    assert ckpt.present and ckpt.size == (model_dir / ckpt.file).stat().st_size and ckpt.expected_size == 2_352_471_003
+    assert not any(row.present for row in models.list_models(tmp_path))
+
+
+def test_default_model_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("CROSSGENRE_MODEL_DIR", str(tmp_path / "m"))
+    assert models.default_model_dir() == tmp_path / "m"
+    monkeypatch.delenv("CROSSGENRE_MODEL_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert models.default_model_dir() == tmp_path / "xdg" / "crossgenre" / "models"
+
+
+class _Server:
+    """A loopback HTTP server of in-memory files, honouring Range, that can cut its first answer short."""
+
+    def __init__(self, files: dict[str, bytes], cut_first: bool = False):
+        self.files, self.cut_first, self.requests = files, cut_first, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests.append((self.path, self.headers.get("Range")))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = int(self.headers["Range"][len("bytes=") : -1]) if self.headers.get("Range") else 0
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                if server.cut_first and len(server.requests) == 1:
+                    self.wfile.write(body[: len(body) // 3])  # then hang up mid-body
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[start:])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _spec(server: _Server, path: str, body: bytes, sha256: str | None = None) -> models.ModelFile:
+    digest = hashlib.sha256(body).hexdigest() if sha256 is None else sha256
+    return models.ModelFile(f"sub/{path.strip('/')}", server.url(path), digest, len(body), "test file")
+
+
+def test_download_resumes_after_a_dropped_connection(tmp_path):
+    body = np.random.default_rng(0).bytes(300_000)
+    with _Server({"/weights.bin": body, "/small.json": b"{}"}, cut_first=True) as server:
+        files = (_spec(server, "/weights.bin", body), models.ModelFile("sub/small.json", server.url("/small.json"), None, None, "t"))
+        fetched = models.download(tmp_path, progress=False, files=files)
+        assert fetched == ["sub/weights.bin", "sub/small.json"]
+        assert (tmp_path / "sub/weights.bin").read_bytes() == body
+        assert not (tmp_path / "sub/weights.bin.part").exists()
+        assert server.requests[:2] == [("/weights.bin", None), ("/weights.bin", f"bytes={len(body) // 3}-")]
+        # present and verified: nothing is fetched again
+        count = len(server.requests)
+        assert models.download(tmp_path, progress=False, files=files) == []
+        assert len(server.requests) == count
+
+
+def test_download_resumes_a_part_file_left_by_an_earlier_run(tmp_path):
+    body = np.random.default_rng(1).bytes(50_000)
+    with _Server({"/w.bin": body}) as server:
+        spec = _spec(server, "/w.bin", body)
+        (tmp_path / "sub").mkdir()
+        (tmp_path / "sub/w.bin.part").write_bytes(body[:20_000])
+        models.download(tmp_path, progress=False, files=(spec,))
+        assert server.requests == [("/w.bin", "bytes=20000-")]
+        assert (tmp_path / "sub/w.bin").read_bytes() == body
+
+
+def test_download_checksum_mismatch_and_http_errors(tmp_path):
+    body = b"not the weights you are looking for" * 100
+    with _Server({"/w.bin": body}) as server:
+        wrong = _spec(server, "/w.bin", body, sha256="0" * 64)
+        with pytest.raises(models.ModelDownloadError, match="sha256") as info:
+            models.download(tmp_path, progress=False, files=(wrong,))
+        assert "sub/w.bin" in str(info.value)
+        assert not (tmp_path / "sub/w.bin").exists() and not (tmp_path / "sub/w.bin.part").exists()
+        absent = models.ModelFile("sub/x.bin", server.url("/x.bin"), None, None, "t")
+        with pytest.raises(models.ModelDownloadError, match="404"):
+            models.download(tmp_path, progress=False, files=(absent,))
+    # a present file that is not the published one is reported, not overwritten
+    (tmp_path / "sub/w.bin").write_bytes(body)
+    with pytest.raises(models.ModelDownloadError, match="delete it"):
+        models.download(tmp_path, progress=False, files=(wrong,))
