@@ -306,18 +306,28 @@ def package_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def load_model(model: str = "MSD_musicnn") -> tuple[MusicnnNet, list[str]]:
-    """The network with its checkpoint loaded, and its tag names, from the installed musicnn package."""
+def checkpoint_dir(model: str = "MSD_musicnn") -> Path:
+    """The folder of `model`'s TF checkpoint inside the installed musicnn package."""
     if model not in MODELS:
         raise ValueError(f"unknown musicnn model {model!r}; known: {', '.join(MODELS)}")
     folder = package_dir() / model
     if not (folder / ".index").exists():
         raise ModelMissingError(f"{folder / '.index'} is missing; reinstall the weights: `{INSTALL_HINT}`")
-    # configuration.py is plain constants (no TensorFlow): the tag order that matches the weights
-    tag_names = list(getattr(importlib.import_module("musicnn.configuration"), MODELS[model][1]))
-    net = MusicnnNet(n_classes=len(tag_names))
-    load_tf_weights(net, read_checkpoint(folder))
-    return net, tag_names
+    return folder
+
+
+def tag_names(model: str = "MSD_musicnn") -> list[str]:
+    """`model`'s tags in output order, from musicnn's configuration.py (plain constants, no TensorFlow)."""
+    checkpoint_dir(model)
+    return list(getattr(importlib.import_module("musicnn.configuration"), MODELS[model][1]))
+
+
+def load_model(model: str = "MSD_musicnn") -> tuple[MusicnnNet, list[str]]:
+    """The network with its checkpoint loaded, and its tag names, from the installed musicnn package."""
+    names = tag_names(model)
+    net = MusicnnNet(n_classes=len(names))
+    load_tf_weights(net, read_checkpoint(checkpoint_dir(model)))
+    return net, names
 
 
 def build(settings: dict, model_dir: Path) -> MusicnnEncoder:
