@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from encoders.base import l2_normalize
 from scan import content_hash, decode_audio, find_audio_files, read_track
 from scan.genres import normalize_genre
 from store import SongRecord
@@ -200,7 +199,8 @@ class Indexer:
         audio = p.audio.embed_song(item.waveform)
         vectors = {"audio": audio.track}
         if p.describe_field == "tags":
-            vectors["tags"] = l2_normalize(audio.tags)
+            # the tag bridge compares queries with tag probabilities in its own (prior-lifted) space
+            vectors["tags"] = p.describe.song_vector(audio.tags)
         has_lyrics = bool(t.lyrics and t.lyrics.strip())
         chunk_texts, chunk_vectors = [], None
         if has_lyrics:
