@@ -25,6 +25,7 @@ Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 # so decoding less than it says proves nothing there.
 _EXACT_LENGTH_FORMATS = ("flac", "wav", "aiff", "mov", "w64", "caf")
 _TRUNCATED_BELOW = 0.9  # decoded fraction of the stated length under which a file counts as cut short
+_DAMAGED_ABOVE = 0.05  # fraction of undecodable packets above which a file counts as damaged
 _OUT_FRAME = 65536  # samples per frame leaving the filter graph
 
 
@@ -43,10 +44,11 @@ def decode_audio(source: Source, sample_rate: int, max_seconds: float | None = N
         stream = _audio_stream(container, name)
         chunks: list[np.ndarray] = []
         total = 0
-        bad_packets = 0
+        packets = bad_packets = 0
         resampler = None
         try:
             for packet in container.demux(stream):
+                packets += 1
                 try:
                     frames = stream.decode(packet)
                 except av.InvalidDataError:
@@ -66,7 +68,9 @@ def decode_audio(source: Source, sample_rate: int, max_seconds: float | None = N
         if total == 0:
             reason = f"{bad_packets} damaged packet(s)" if bad_packets else "the stream holds no samples"
             raise DecodeError(f"{name}: no audio could be decoded ({reason})")
-        samples = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        if bad_packets > max(2, _DAMAGED_ABOVE * packets):  # a few are glitches; more is a broken file
+            raise DecodeError(f"{name}: damaged audio ({bad_packets} of {packets} packets could not be decoded)")
+        samples = np.concatenate(chunks)  # a copy, never a view into FFmpeg frame memory
         if limit is not None:
             samples = samples[:limit]
         _check_length(container, stream, name, samples.size / sample_rate, max_seconds)
@@ -114,14 +118,20 @@ def check_audio(source: str | os.PathLike, tail_seconds: float = 2.0) -> float:
         if duration <= 2 * tail_seconds:
             return duration
         target = duration - tail_seconds
-        last_end = None
         try:
             container.seek(int(target / stream.time_base), stream=stream, any_frame=False, backward=True)
+        except av.FFmpegError:
+            return duration  # this format cannot seek here: no verdict on its end
+        decoded, last_end = 0, None
+        try:
             for frame in _frames(container, stream):
+                decoded += 1
                 if frame.pts is not None:
                     last_end = float(frame.pts * frame.time_base) + frame.samples / frame.sample_rate
         except av.FFmpegError:
-            pass  # a failed seek or a damaged last packet: judged by how far decoding got
+            pass  # a damaged last packet: judged by how far decoding got
+    if decoded and last_end is None:
+        return duration  # frames without timestamps: no verdict on their position
     if last_end is None or last_end < _TRUNCATED_BELOW * duration:
         got = "nothing" if last_end is None else f"audio only up to {last_end:.1f} s"
         raise DecodeError(f"{name}: truncated or damaged (the header says {duration:.1f} s, found {got})")
@@ -138,7 +148,7 @@ def _frames(container, stream):
 
 
 class _MonoResampler:
-    """One FFmpeg filter graph: abuffer -> aresample (downmix, resample, to float) -> abuffersink.
+    """One FFmpeg filter graph: abuffer -> pan (mean of channels) -> aresample (rate, float) -> abuffersink.
 
     The sink hands back large frames, so Python sees few of them. Built for one input shape
     (sample format, layout, rate); `accepts` says whether a frame still has that shape.
@@ -151,10 +161,18 @@ class _MonoResampler:
             format=frame.format.name, sample_rate=frame.sample_rate, layout=frame.layout.name,
             channels=len(frame.layout.channels), time_base=frame.time_base,
         )
-        resample = self.graph.add("aresample", f"osr={sample_rate}:ochl=mono:osf=flt")
+        chain = [self.src]
+        channels = len(frame.layout.channels)
+        if channels > 1:
+            # The plain mean of the channels, as librosa does; FFmpeg's own downmix adds them at
+            # -3 dB each, which lifts correlated stereo by 3 dB and clips loud masters.
+            gains = "+".join(f"{1 / channels:.9g}*c{i}" for i in range(channels))
+            chain.append(self.graph.add("pan", f"mono|c0={gains}"))
+        chain.append(self.graph.add("aresample", f"osr={sample_rate}:ochl=mono:osf=flt"))
         self.sink = self.graph.add("abuffersink")
-        self.src.link_to(resample)
-        resample.link_to(self.sink)
+        chain.append(self.sink)
+        for a, b in zip(chain, chain[1:]):
+            a.link_to(b)
         self.graph.configure()
         self.graph.set_audio_frame_size(_OUT_FRAME)
 

@@ -55,7 +55,11 @@ def _walk(top: Path, seen_dirs: set[tuple[int, int]]) -> Iterable[Path]:
         log.warning("cannot read folder %s: %s", err.filename, err.strerror)
 
     for folder, dirs, files in os.walk(top, followlinks=True, onerror=on_error):
-        st = os.stat(folder)
+        try:
+            st = os.stat(folder)
+        except OSError:  # vanished or unreadable since it was listed
+            dirs[:] = []
+            continue
         key = (st.st_dev, st.st_ino)
         if key in seen_dirs:  # a link back up the tree, or a second path to the same folder
             dirs[:] = []

@@ -127,3 +127,20 @@ def test_four_minute_mp3_decodes_fast(tmp_path):
     cpu = time.process_time() - start
     assert samples.size / 16000 == pytest.approx(240, rel=0.01)
     assert cpu < 2.0, f"{cpu:.2f} s of CPU for 4 minutes"  # ~0.3 s measured; loose for shared machines
+
+
+def _corrupt(src, dst, fraction):
+    """Copy src to dst with `fraction` of its bytes, from a third of the way in, replaced by noise."""
+    data = bytearray(src.read_bytes())
+    start, span = len(data) // 3, int(len(data) * fraction)
+    data[start : start + span] = np.random.default_rng(0).bytes(span)
+    dst.write_bytes(data)
+    return dst
+
+
+def test_a_small_glitch_is_skipped_and_heavy_damage_raises(tmp_path, library):
+    song = library.song("Night Shift Grid")
+    glitched = decode_audio(_corrupt(song.path, tmp_path / "glitch.m4a", 0.02), 16000)
+    assert glitched.size / 16000 == pytest.approx(song.duration, rel=0.05)
+    with pytest.raises(DecodeError, match="damaged audio"):
+        decode_audio(_corrupt(song.path, tmp_path / "wrecked.m4a", 0.3), 16000)
