@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
     for noisy in ("sentence_transformers", "httpx", "urllib3", "pymilvus", "milvus_lite"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return args.func(args) or 0
     except CrossgenreError as exc:

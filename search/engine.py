@@ -66,7 +66,7 @@ class SearchEngine:
             image = self._load_image(query.image)
             vec = p.cover.encode([image], "image")[0]
             routes = [Route("cover", "cover", vec, "has_cover == true")]
-            if self.fusion is not None:
+            if self._mapped("cover"):
                 routes.append(Route("joint", "joint", self.fusion.project("cover", vec[None])[0]))
             return routes, None
 
@@ -79,9 +79,13 @@ class SearchEngine:
             routes.append(Route("cover_text", "cover", p.cover.encode([text], "text")[0], "has_cover == true"))
         if p.describe_field == "audio":
             routes.append(Route("joint", "joint", describe))
-        elif self.fusion is not None:
+        elif self._mapped("lyrics"):
             routes.append(Route("joint", "joint", self.fusion.project("lyrics", lyr[None])[0]))
         return routes
+
+    def _mapped(self, modality: str) -> bool:
+        """Whether the fitted fusion can place this modality in the joint space (it needs enough songs with it)."""
+        return self.fusion is not None and modality in self.fusion.mapped
 
     def _describe(self, text: str) -> np.ndarray:
         return self.profile.describe.encode([text], "text")[0]
