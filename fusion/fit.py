@@ -40,7 +40,7 @@ class FitConfig:
 
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    hidden: int = 256
+    hidden: int = 128
     min_pairs: int = 30
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     threads: int | None = 1
@@ -66,23 +66,29 @@ def fit(
     old_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
-    try:
-        data = check_inputs(arrays, masks)
-        others = [m for m in data.arrays if m != ANCHOR]
-        pairs = {m: int(data.masks[m].sum()) for m in others}
-        groups = {m: duplicate_groups(a, data.masks[m]) for m, a in data.arrays.items()}
-        trainable = [m for m in others if pairs[m] >= config.min_pairs]
-        train, val, test = split_songs(song_groups(data), (config.val_fraction, config.test_fraction), seed)
-        train_pairs = _pairs(trainable)
-        if not trainable or not _has_pair(data.take(val), train_pairs):
-            model, report = _small_library(data, pairs, seed, config, encoders, trainable)
-        else:
-            model, report = _contrastive(data, groups, pairs, trainable, (train, val, test), seed, config, encoders)
-        report.seconds = round(time.perf_counter() - start, 2)
-        model.report = report
-        return model, report
-    finally:
-        torch.set_num_threads(old_threads)
+    # a private RNG stream: head init, dropout and batches depend on `seed` only, and the caller's RNG is untouched
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            return _fit(arrays, masks, seed, config, encoders, start)
+        finally:
+            torch.set_num_threads(old_threads)
+
+
+def _fit(arrays, masks, seed, config, encoders, start) -> tuple[FusionModel, FitReport]:
+    data = check_inputs(arrays, masks)
+    others = [m for m in data.arrays if m != ANCHOR]
+    pairs = {m: int(data.masks[m].sum()) for m in others}
+    groups = {m: duplicate_groups(a, data.masks[m]) for m, a in data.arrays.items()}
+    trainable = [m for m in others if pairs[m] >= config.min_pairs]
+    train, val, test = split_songs(song_groups(data), (config.val_fraction, config.test_fraction), seed)
+    if not trainable or not _has_pair(data.take(val), _pairs(trainable)):
+        model, report = _small_library(data, pairs, seed, config, encoders, trainable)
+    else:
+        model, report = _contrastive(data, groups, pairs, trainable, (train, val, test), seed, config, encoders)
+    report.seconds = round(time.perf_counter() - start, 2)
+    model.report = report
+    return model, report
 
 
 def _pairs(trainable: list[str]) -> list[tuple[str, str]]:

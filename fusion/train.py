@@ -26,15 +26,15 @@ class TrainSettings:
     coordinates zeroed in training (the heads overfit a few thousand noisy pairs within a few epochs without it)."""
 
     batch_size: int = 512
-    lr: float = 1e-3
+    lr: float = 5e-4
     weight_decay: float = 1e-4
     max_epochs: int = 200
-    patience: int = 8
+    patience: int = 10
     min_delta: float = 1e-4
     max_seconds: float = 90.0
     temperature: float = 0.05
     learn_temperature: bool = True
-    input_dropout: float = 0.3
+    input_dropout: float = 0.5
 
 
 @dataclass
@@ -85,7 +85,6 @@ def train_heads(
     held-out loss. The val split must hold >= 2 songs of at least one pair (the caller checks).
     """
     start = time.perf_counter()
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     tr, va = _Tensors(train, groups_train), _Tensors(val, groups_val)
     log_scale = torch.tensor(math.log(1.0 / settings.temperature), requires_grad=settings.learn_temperature)
