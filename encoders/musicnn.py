@@ -90,17 +90,29 @@ class LogMel:
 # ---------------------------------------------------------------- network
 
 
+def _conv_relu_bn_freqmax(conv: nn.Conv2d, bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+    """max over frequency of bn(relu(conv(x))), computed as bn(relu(max over frequency)): (B,1,T,F) -> (B,C,T).
+
+    In inference, ReLU and batch norm act per channel and are monotone (batch norm decreasing where its
+    scale gamma is negative), so they commute with the max once the sign is folded into the conv; this
+    skips two passes over the large (B, C, T, F) map, the costliest part of the front end.
+    """
+    sign = torch.where(bn.weight >= 0, 1.0, -1.0)
+    y = F.conv2d(x, conv.weight * sign[:, None, None, None], conv.bias * sign)
+    return bn(F.relu(y.amax(dim=3) * sign[None, :, None]))
+
+
 class TimbralBlock(nn.Module):
     """Conv over (7 frames x k mel bands), ReLU, batch norm, max over frequency: (B,1,T,F) -> (B,C,T)."""
 
     def __init__(self, filters: int, kernel: tuple[int, int]):
         super().__init__()
         self.conv = nn.Conv2d(1, filters, kernel)
-        self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
+        self.bn = nn.BatchNorm1d(filters, eps=BN_EPS)
 
     def forward(self, x):
-        x = F.pad(x, (0, 0, 3, 3))  # 'same' in time only: frequency is pooled away next
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        # 'same' in time only: frequency is pooled away
+        return _conv_relu_bn_freqmax(self.conv, self.bn, F.pad(x, (0, 0, 3, 3)))
 
 
 class TemporalBlock(nn.Module):
@@ -109,12 +121,11 @@ class TemporalBlock(nn.Module):
     def __init__(self, filters: int, length: int):
         super().__init__()
         self.conv = nn.Conv2d(1, filters, (length, 1))
-        self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
+        self.bn = nn.BatchNorm1d(filters, eps=BN_EPS)
         self.pad = ((length - 1) // 2, length // 2)  # TF puts the odd extra row after
 
     def forward(self, x):
-        x = F.pad(x, (0, 0, *self.pad))
-        return self.bn(F.relu(self.conv(x))).amax(dim=3)
+        return _conv_relu_bn_freqmax(self.conv, self.bn, F.pad(x, (0, 0, *self.pad)))
 
 
 class MidendLayer(nn.Module):

@@ -4,12 +4,15 @@ Each tag has a few phrases a listener would use (encoders/data/msd_tags.json), e
 MiniLM. A query's similarity to a tag is its best cosine with that tag's phrases; a softmax at
 `temperature` over the 50 similarities, cut to the `top_k` strongest tags, gives non-negative weights.
 
-Songs are compared in "lift" space: a song's tag probabilities divided by each tag's prior, then
-L2-normalised (`song_vector`; the index keeps that in its `tags` field). musicnn's probabilities carry
-the Million Song Dataset's tag frequencies: "rock" is ~0.13 for a typical song, "happy" ~0.003, so raw
-probabilities rank by what is common, not by what is asked. The prior is data-free: the probability the
-model gives a typical training song, sigmoid(b + W beta), since the last batch norm's output has mean
-beta (its learnt shift) over the data it was trained on. docs/musicnn-port.md has the measurements.
+Songs keep their plain tag probabilities, L2-normalised (`song_vector`; the index's `tags` field), and
+are scored by cosine with the query vector. musicnn's probabilities carry the Million Song Dataset's tag
+frequencies: "rock" is ~0.13 for a typical song, "happy" ~0.003, so a query asking for both would rank by
+rock alone. The query vector therefore divides each weight by the tag's prior: a song scores by
+sum_t w_t p_t / prior_t, the lift of each asked-for tag over a typical song. Keeping the prior on the
+query side leaves the stored vectors model-plain, so changing the bridge never needs a re-index.
+The prior is data-free: the probability the model gives a typical training song, sigmoid(b + W beta),
+since the last batch norm's output has mean beta (its learnt shift) over the data it was trained on.
+docs/musicnn-port.md has the measurements (scripts/eval_tag_bridge.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import numpy as np
 from .base import Encoder, l2_normalize
 
 DATA = Path(__file__).parent / "data" / "msd_tags.json"
-TEMPERATURE = 0.05  # cosine units: a tag 0.1 less similar than the best gets e^-2 of its weight
+TEMPERATURE = 0.1  # cosine units: a tag 0.1 less similar than the best keeps e^-1 of its weight, so
+# near-synonym tags (chill, chillout, Mellow, easy listening) share a mood word instead of one taking all
 TOP_K = 5  # tags kept per query: the tail of 50 softmax weights is noise that favours common songs
 
 
@@ -38,13 +42,13 @@ def model_prior(tensors: dict[str, np.ndarray]) -> np.ndarray:
 
 
 class TagBridge(Encoder):
-    """Text -> (50,) unit vectors in tag-lift space, compared by cosine with `song_vector(tag probabilities)`.
+    """Text -> (50,) unit query vectors, compared by cosine with `song_vector(tag probabilities)`.
 
     Args:
         sentence_encoder: an Encoder of "text" (MiniLM, encoders.sbert) for queries and tag phrases.
         tag_names: the tagger's tags, in its output order.
         phrases: tag name -> phrases that describe it (every tag must have some).
-        prior: (n_tags,) typical probability of each tag; songs' probabilities are divided by it.
+        prior: (n_tags,) typical probability of each tag; query weights are divided by it.
         temperature: softmax temperature over tag similarities (cosine units).
         top_k: number of tags a query keeps.
     """
@@ -94,15 +98,16 @@ class TagBridge(Encoder):
         return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def encode(self, inputs: list[str], modality: str = "text") -> np.ndarray:
-        """(len(inputs), n_tags) unit query vectors, to compare by cosine with song_vector()."""
+        """(len(inputs), n_tags) unit query vectors (weights / prior), to compare by cosine with song_vector()."""
         self._check_modality(modality)
         if not inputs:
             return np.zeros((0, self.dim), np.float32)
-        return l2_normalize(self.tag_weights(inputs))
+        return l2_normalize(self.tag_weights(inputs) / self.prior)
 
-    def song_vector(self, tags: np.ndarray) -> np.ndarray:
-        """Tag probabilities ((n_tags,) or (n, n_tags)) -> unit vectors of probability / prior (lift)."""
-        return l2_normalize(np.asarray(tags, dtype=np.float32) / self.prior)
+    @staticmethod
+    def song_vector(tags: np.ndarray) -> np.ndarray:
+        """Tag probabilities ((n_tags,) or (n, n_tags)) -> the unit vectors an index stores in its `tags` field."""
+        return l2_normalize(np.asarray(tags, dtype=np.float32))
 
     def explain(self, text: str, n: int = 3) -> list[tuple[str, float]]:
         """The tags a query leans on most, with their weights: what to show beside a result list."""
