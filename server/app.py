@@ -40,7 +40,7 @@ def create_app(config, workspace=None, engine=None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
-        MAX_FORM_MEMORY_SIZE=64 * 1024,  # non-file form fields: text and filters are short
+        MAX_FORM_MEMORY_SIZE=500_000,  # Werkzeug checks it per parser buffer, so keep it well above 64 kB reads
         MAX_FORM_PARTS=64,
         JSON_SORT_KEYS=False,
     )

@@ -83,7 +83,7 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "fuzzB
 def raw_request(method: str, path: str, headers: list[tuple[str, str]], body: bytes = b"", length: str | None = None) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in headers]
-    if body or length is not None:
+    if (body or length is not None) and not any(k.lower() == "content-length" for k, _ in headers):
         lines.append(f"Content-Length: {length if length is not None else len(body)}")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape") + b"\r\n\r\n" + body
 
@@ -150,13 +150,16 @@ def generate(rng: random.Random, clips: list[bytes], covers: list[bytes], n: int
                 headers = [("X-Big", "a" * rng.choice([10_000, 70_000, 300_000]))]
             elif how == 1:
                 headers = [(f"X-H{i}", "v" * 50) for i in range(rng.choice([100, 1500]))]
-            elif how == 2:
-                headers = [("Content-Type", "application/json"), ("Transfer-Encoding", rng.choice(["chunked", "gzip", "chunked, chunked"]))]
+            elif how == 2:  # chunked bodies, valid or not, with a conflicting Content-Length (smuggling shape)
+                headers = [("Content-Type", "application/json"), ("Transfer-Encoding", rng.choice(["chunked", "gzip", "chunked, chunked"])),
+                           ("Content-Length", "13")]
             else:
                 headers = [(rng.choice(["Authorization", "Cookie", "Accept", "X-Forwarded-For", "Host"]),
                             "".join(rng.choice(string.printable[:94]) for _ in range(rng.randrange(1, 200))))]
+            body = rng.choice([b'd\r\n{"text": "x"}\r\n0\r\n\r\n', b'zz\r\n{"text": "x"}\r\n0\r\n\r\n',
+                               b'3\r\n{"t\r\n0\r\n\r\n']) if how == 2 else b""
             yield kind, raw_request("GET" if how != 2 else "POST", rng.choice(["/api/health", "/api/search", "/"]), headers,
-                                    b'{"text": "x"}' if how == 2 else b""), "GET"
+                                    body), "GET"
         elif kind == "index":
             auth = rng.choice(["", "Bearer", "Bearer ", "Bearer x", "Basic dGVzdA==", "bearer " + "A" * 5000,
                                "Bearer \u00e9\u00e9", "Bearer test-token-5f1", "Token test-token-5f1c"])
@@ -196,7 +199,9 @@ def test_fuzz_never_gives_a_5xx(live_url, library):
     for label, data, method in requests:
         status, ctype, body = send(host, port, data, method)
         statuses[(label, status)] += 1
-        if status is not None and status >= 500:
+        if status == 501 and b"Transfer-Encoding: gzip" in data and not ctype.startswith("application/json"):
+            pass  # waitress' answer to an unknown transfer-coding, before the app (RFC 9112 6.1); see docs/server.md
+        elif status is not None and status >= 500:
             failures.append((label, status, data[:300]))
         elif status and status >= 400 and ctype.startswith("application/json") and method != "HEAD":
             payload = json.loads(body)
