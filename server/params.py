@@ -106,6 +106,14 @@ def query_from_form(form, files) -> Query:
     return _checked(Query(**values))
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _weights(value) -> dict[str, float]:
     if not isinstance(value, dict):
         raise _bad('weights must be an object mapping route names to numbers, e.g. {"sound": 1, "lyrics": 0.5}')
@@ -113,6 +121,10 @@ def _weights(value) -> dict[str, float]:
 
 
 def _checked(query: Query) -> Query:
+    for name in STRING_FIELDS:
+        value = getattr(query, name)
+        if isinstance(value, str) and not _utf8(value):
+            raise _bad(f"{name} is not valid Unicode text (it holds a lone surrogate)")
     if query.text is None and query.audio is None and query.image is None:
         raise ApiError(400, "empty_query", "give a text query, an audio clip or an image")
     query.validate()
