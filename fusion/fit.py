@@ -123,12 +123,12 @@ def _small_library(data, pairs, seed, config, encoders, trainable) -> tuple[Fusi
     heads = {m: _ridge_head(r) for m, r in maps.items()}
     methods = {ANCHOR: "identity", **{m: ("ridge" if m in maps else "none") for m in others}}
     weights = {ANCHOR: 1.0, **{m: 0.0 for m in others}}
-    why = (
-        f"fewer than {config.min_pairs} songs with " + " or ".join(others)
-        if not trainable
-        else "too few songs to hold out for early stopping"
-    )
-    reason = f"{why}: ridge maps fitted on all {data.n} songs, joint vector = audio alone, no held-out figures"
+    counts = ", ".join(f"{m}: {pairs[m]}" for m in others)
+    if not others:
+        reason = "no modality besides audio: joint vector = audio"
+    else:
+        why = f"no modality has {config.min_pairs} songs" if not trainable else "too few songs to hold any out"
+        reason = f"{why} ({counts}): ridge maps fitted on all {data.n} songs, joint vector = audio alone, no held-out figures"
     report = FitReport(data.n, data.n, 0, 0, seed, pairs, methods, fallback=reason)
     return FusionModel(data.dims, heads, methods, weights, encoders), report
 
