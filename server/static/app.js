@@ -82,7 +82,8 @@
     const f = filters();
     for (const key of Object.keys(f)) data.append(key, String(f[key]));
     const label = kind === "image" ? "image" : "clip";
-    post(data, "by " + label + " " + (name || file.name || ""));
+    const shown = name || file.name;
+    post(data, shown ? label + " “" + shown + "”" : "the " + label);
   }
 
   function fileKind(file) {
