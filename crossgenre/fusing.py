@@ -72,7 +72,7 @@ def rewrite_joint_vectors(ws) -> int:
     stale = f"fusion_version != {json.dumps(version)}"
     done = 0
     while True:
-        rows = ws.store.client.query(ws.store.songs, filter=stale, output_fields=["*"], limit=PAGE)
+        rows = ws.store.query_rows(stale, PAGE)
         if not rows:
             return done
         arrays = {m: np.stack([np.asarray(r[m], np.float32) for r in rows]) for m in MODALITIES}

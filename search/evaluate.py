@@ -5,7 +5,7 @@ Each manifest line is one query:
   {"id": "clip-3", "audio": "calm/a.opus", "start": 8, "seconds": 10, "degrade": {"noise_snr": 10}, "relevant": ["calm/a.opus"]}
   {"id": "cover-2", "image": "calm/cover.png", "degrade": {"crop": 0.85, "jpeg": 40}, "relevant": [...]}
 Optional: "cross_genre": true, "genre" (the query's genre), "k". Paths are relative to the library root.
-Metrics: R@1/5/10 (share of the relevant songs in the top k), MRR, nDCG@10 (binary gains), mAP,
+Metrics: R@1/5/10 (whether a relevant song is in the top k: for an album or a mood, any of its songs), MRR, nDCG@10 (binary gains), mAP,
 per group and per genre, and the cross-genre share (top-10 results outside the query's genre).
 """
 
@@ -44,7 +44,7 @@ def query_metrics(ranked: list[str], relevant: set[str]) -> dict[str, float]:
     """Metrics of one ranked list of song ids against the set of relevant ids."""
     hits = [sid in relevant for sid in ranked]
     first = next((i for i, h in enumerate(hits) if h), None)
-    m = {f"R@{k}": sum(hits[:k]) / len(relevant) for k in (1, 5, 10)}
+    m = {f"R@{k}": float(any(hits[:k])) for k in (1, 5, 10)}
     m["MRR"] = 0.0 if first is None else 1.0 / (first + 1)
     dcg = sum(1.0 / math.log2(i + 2) for i, h in enumerate(hits[:10]) if h)
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(10, len(relevant))))

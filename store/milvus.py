@@ -75,6 +75,9 @@ class VectorStore:
             raise CrossgenreError(f"cannot reach the Milvus server at {self.uri}: {exc}") from None
         self.index_type = "HNSW" if self.is_server else "FLAT"
         self.vector_fields: dict[str, int] = {}
+        # Milvus before 2.4 has one vector field per collection and no hybrid search: there the song
+        # vectors other than `joint` live in side collections and routes are fused here (same formulas).
+        self.split = self.is_server and _server_version(self.client) < (2, 4)
 
     # -- names and lifecycle -------------------------------------------------------------------
     @property
@@ -93,6 +96,15 @@ class VectorStore:
     def meta(self) -> str:
         return f"{self.prefix}_meta"
 
+    def side(self, field: str) -> str:
+        return f"{self.prefix}_vec_{field}"
+
+    def _side_fields(self) -> list[str]:
+        return [f for f in self.vector_fields if f != "joint"] if self.split else []
+
+    def _all_collections(self) -> list[str]:
+        return [self.songs, self.windows, self.chunks, self.meta, *(self.side(f) for f in self._side_fields())]
+
     def exists(self) -> bool:
         return self.client.has_collection(self.songs)
 
@@ -107,11 +119,14 @@ class VectorStore:
                     "re-index with --rebuild to switch models"
                 )
         else:
-            self._create("songs", schema.song_schema(vector_fields), list(vector_fields))
-            self._create("windows", schema.window_schema(vector_fields["audio"]), ["vector"])
-            self._create("chunks", schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
-            self._create("meta", schema.meta_schema(), ["placeholder"])
-        for name in (self.songs, self.windows, self.chunks, self.meta):
+            in_songs = {"joint": vector_fields["joint"]} if self.split else vector_fields
+            self._create(self.songs, schema.song_schema(in_songs), list(in_songs))
+            for f in self._side_fields():
+                self._create(self.side(f), schema.side_schema(vector_fields[f]), ["vector"])
+            self._create(self.windows, schema.window_schema(vector_fields["audio"]), ["vector"])
+            self._create(self.chunks, schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
+            self._create(self.meta, schema.meta_schema(), ["placeholder"])
+        for name in self._all_collections():
             self.client.load_collection(name)
 
     def open_existing(self) -> dict[str, int]:
@@ -121,17 +136,28 @@ class VectorStore:
         self.open(self.stored_vector_fields())
         return self.vector_fields
 
-    def _create(self, kind: str, collection_schema, vector_names: list[str]) -> None:
-        name = getattr(self, kind)
+    def _create(self, name: str, collection_schema, vector_names: list[str]) -> None:
         params = schema._index_params(self.client, vector_names, self.index_type)
         self.client.create_collection(name, schema=collection_schema, index_params=params, consistency_level="Strong")
 
     def stored_vector_fields(self) -> dict[str, int]:
-        desc = self.client.describe_collection(self.songs)
-        return {f["name"]: f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {})}
+        def dims(name):
+            desc = self.client.describe_collection(name)
+            return {f["name"]: f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {})}
+
+        fields = dims(self.songs)
+        if self.split:
+            prefix = f"{self.prefix}_vec_"
+            for name in self.client.list_collections():
+                if name.startswith(prefix):
+                    fields[name[len(prefix):]] = dims(name)["vector"]
+        return fields
 
     def drop(self) -> None:
-        for name in (self.songs, self.windows, self.chunks, self.meta):
+        names = set(self._all_collections())
+        if self.split:
+            names |= {n for n in self.client.list_collections() if n.startswith(f"{self.prefix}_vec_")}
+        for name in names:
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
 
@@ -140,7 +166,7 @@ class VectorStore:
 
     def flush(self) -> None:
         """Persist what was written (Milvus Lite keeps recent writes in memory until a flush)."""
-        for name in (self.windows, self.chunks, self.songs, self.meta):
+        for name in self._all_collections():
             self.client.flush(name)
 
     # -- index facts ---------------------------------------------------------------------------
@@ -177,16 +203,19 @@ class VectorStore:
         if not self.is_server:
             self.client.flush(self.windows)
             self.client.flush(self.chunks)
-        self.client.upsert(self.songs, [self._plain_row(r.row) for r in records])
-        if not self.is_server:
-            self.client.flush(self.songs)
+        self.upsert_rows([r.row for r in records])
 
     def upsert_rows(self, rows: list[dict]) -> None:
-        """Rewrite whole song rows (e.g. new joint vectors); windows and chunks stay."""
-        if rows:
-            self.client.upsert(self.songs, [self._plain_row(r) for r in rows])
-            if not self.is_server:
-                self.client.flush(self.songs)
+        """Write whole song rows (scalars and song vectors); windows and chunks stay as they are."""
+        if not rows:
+            return
+        plain = [self._plain_row(r) for r in rows]
+        for f in self._side_fields():  # split layout: side vectors first, the song row stays the commit marker
+            self.client.upsert(self.side(f), [{"id": r["id"], **{k: r[k] for k in schema.FILTER_SCALARS},
+                                               "vector": r.pop(f)} for r in plain])
+        self.client.upsert(self.songs, plain)
+        if not self.is_server:
+            self.client.flush(self.songs)
 
     def _plain_row(self, row: dict) -> dict:
         out = {}
@@ -202,6 +231,8 @@ class VectorStore:
         for part in _batches(ids, MAX_IN_FILTER):
             self._delete_parts(part)
             self.client.delete(self.songs, filter=f"id in {quote_list(part)}")
+            for f in self._side_fields():
+                self.client.delete(self.side(f), filter=f"id in {quote_list(part)}")
         if not self.is_server:
             self.flush()
 
@@ -224,34 +255,71 @@ class VectorStore:
 
     def iter_songs(self, output_fields: list[str], filter: str = ""):
         """Every song row (only the asked fields), page by page."""
-        it = self.client.query_iterator(self.songs, batch_size=QUERY_PAGE, filter=filter, output_fields=output_fields)
+        own, side = self._split_fields(output_fields)
+        it = self.client.query_iterator(self.songs, batch_size=QUERY_PAGE, filter=filter, output_fields=own)
         try:
             while True:
                 page = it.next()
                 if not page:
                     break
+                self._add_side_vectors(page, side)
                 yield from page
         finally:
             it.close()
 
     def get_songs(self, ids: list[str], output_fields: list[str] | None = None) -> dict[str, dict]:
+        own, side = self._split_fields(output_fields)
         out = {}
         for part in _batches(list(ids), MAX_IN_FILTER):
-            for row in self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=output_fields):
-                out[row["id"]] = row
+            rows = self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=own)
+            self._add_side_vectors(rows, side)
+            out.update({row["id"]: row for row in rows})
         return out
+
+    def query_rows(self, filter: str, limit: int) -> list[dict]:
+        """Up to `limit` whole song rows (every scalar and song vector) matching a filter."""
+        rows = self.client.query(self.songs, filter=filter, output_fields=["*"], limit=limit)
+        self._add_side_vectors(rows, self._side_fields())
+        return rows
+
+    def _split_fields(self, fields: list[str] | None) -> tuple[list[str] | None, list[str]]:
+        """(fields kept in the songs collection, side vector fields) of an output field list."""
+        if fields is None or not self.split:
+            return fields, []
+        if "*" in fields:
+            return fields, self._side_fields()
+        side = [f for f in fields if f in self._side_fields()]
+        return [f for f in fields if f not in side] or ["id"], side
+
+    def _add_side_vectors(self, rows: list[dict], side: list[str]) -> None:
+        if not side or not rows:
+            return
+        ids = quote_list([r["id"] for r in rows])
+        for f in side:
+            vectors = {r["id"]: r["vector"] for r in self.client.query(self.side(f), filter=f"id in {ids}", output_fields=["vector"])}
+            for r in rows:
+                r[f] = vectors.get(r["id"])
 
     def search(self, field: str, vector: np.ndarray, limit: int, filter: str = "", output_fields=None) -> list[dict]:
         """Songs nearest to `vector` in one vector field: [{id, distance, entity}] best first."""
+        collection, anns = (self.side(field), "vector") if field in self._side_fields() else (self.songs, field)
         res = self.client.search(
-            self.songs, data=[np.asarray(vector, np.float32).tolist()], anns_field=field, limit=limit,
-            filter=filter, output_fields=output_fields or [], search_params=self._search_params(limit),
+            collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=anns, limit=limit,
+            filter=filter, output_fields=[] if collection != self.songs else output_fields or [],
+            search_params=self._search_params(limit),
         )
-        return list(res[0])
+        hits = list(res[0])
+        if output_fields and collection != self.songs:
+            rows = self.get_songs([h["id"] for h in hits], ["id", *output_fields])
+            for h in hits:
+                h["entity"] = {k: rows.get(h["id"], {}).get(k) for k in output_fields}
+        return hits
 
     def hybrid_search(self, routes: list[tuple[str, np.ndarray, float, str]], limit: int, ranker: str = "rrf",
                       rrf_k: int = 60, output_fields=None) -> list[dict]:
         """Milvus hybrid search: one ANN request per (field, vector, weight, filter), fused by RRF or weights."""
+        if self.split:
+            return self._fuse_here(routes, limit, ranker, rrf_k)
         reqs = [
             AnnSearchRequest(data=[np.asarray(v, np.float32).tolist()], anns_field=f, param=self._search_params(limit),
                              limit=limit, expr=flt or None)
@@ -260,6 +328,16 @@ class VectorStore:
         fuse = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*[w for _, _, w, _ in routes])
         res = self.client.hybrid_search(self.songs, reqs, fuse, limit=limit, output_fields=output_fields or [])
         return list(res[0])
+
+    def _fuse_here(self, routes, limit: int, ranker: str, rrf_k: int) -> list[dict]:
+        """Hybrid search for servers without it: each route searched, then RRF or a weighted sum of scores."""
+        scores: dict[str, float] = {}
+        for field, vector, weight, flt in routes:
+            for rank, h in enumerate(self.search(field, vector, limit, flt), start=1):
+                part = 1.0 / (rrf_k + rank) if ranker == "rrf" else weight * float(h["distance"])
+                scores[h["id"]] = scores.get(h["id"], 0.0) + part
+        best = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
+        return [{"id": sid, "distance": score, "entity": {}} for sid, score in best]
 
     def search_windows(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Audio windows nearest to `vector`: [{id, distance, entity: {song_id, start, end}}]."""
@@ -283,6 +361,14 @@ class VectorStore:
         if self.index_type == "HNSW":
             return {"metric_type": "IP", "params": {"ef": max(64, limit * 2)}}
         return {"metric_type": "IP", "params": {}}
+
+
+def _server_version(client) -> tuple[int, int]:
+    """(major, minor) of the Milvus server, e.g. (2, 3) for "v2.3.5-lite"."""
+    import re
+
+    m = re.search(r"(\d+)\.(\d+)", client.get_server_version() or "")
+    return (int(m.group(1)), int(m.group(2))) if m else (99, 0)
 
 
 def _batches(items: list, size: int):

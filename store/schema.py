@@ -91,3 +91,20 @@ def meta_schema():
     schema.add_field("value", DataType.VARCHAR, max_length=65535)
     schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=2)
     return schema
+
+
+# Scalars copied beside each side vector in the split layout, so every filter works on every route.
+FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover")
+
+
+def side_schema(dim: int):
+    """Split layout (Milvus servers before 2.4 allow one vector field per collection): one song vector
+    field in its own collection, keyed by song id, with copies of the filterable scalars."""
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH)
+    for name in FILTER_SCALARS:
+        dtype, length = SONG_SCALARS[name]
+        kwargs = {"max_length": length} if dtype == DataType.VARCHAR else {}
+        schema.add_field(name, dtype, **kwargs)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    return schema
