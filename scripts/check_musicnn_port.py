@@ -3,10 +3,11 @@
 Two steps, in two environments (see docs/musicnn-port.md for the exact commands):
 
   --reference OUT.npz   in a throwaway venv with tensorflow, tf_keras, librosa, numpy<2 and
-                        `musicnn` (--no-deps): runs musicnn's own extractor() unchanged on each track
-                        of the immich-memories-music package and saves its 16 kHz waveform (as
-                        librosa.load gave it to the extractor), per-patch tag probabilities and
-                        penultimate vectors.
+                        `musicnn` (--no-deps): decodes each track of the immich-memories-music
+                        package to 16 kHz mono (decode_16k_mono), writes it as a float WAV, runs
+                        musicnn's own extractor() unchanged on that file (its librosa.load passes a
+                        16 kHz file through untouched) and saves the waveform, per-patch tag
+                        probabilities and penultimate vectors.
   --compare REF.npz     in the project venv: runs our MusicnnEncoder on the same waveforms and prints
                         the differences, per track and overall; exits 1 above --tolerance (tag
                         probabilities, max abs diff).
@@ -31,9 +32,27 @@ def immich_tracks() -> list[Path]:
     return sorted(immich_memories_music.tracks_dir().glob("*/*.opus"))
 
 
+def decode_16k_mono(path: Path) -> np.ndarray:
+    """Opus 48 kHz stereo -> 16 kHz mono float32: soundfile decodes, scipy's polyphase filter resamples.
+
+    The same in both venvs (bit for bit with soundfile 0.14 / libsndfile 1.2.2 / scipy 1.17), so the
+    tests can pin reference outputs for a waveform they decode themselves.
+    """
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    if sr % 16000:
+        raise ValueError(f"{path}: {sr} Hz is not a multiple of 16 kHz")
+    return resample_poly(audio.mean(axis=1), 1, sr // 16000).astype(np.float32)
+
+
 def reference(out: Path, model: str) -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf.compat.v1.layers needs tf_keras on TF >= 2.16
+    import tempfile
+
     import librosa
+    import soundfile as sf
     import tensorflow as tf
     from musicnn import configuration, extractor
 
@@ -41,10 +60,14 @@ def reference(out: Path, model: str) -> None:
     # re-appends the first batch's penultimate vectors (a bug in musicnn 0.1.0): one batch avoids it.
     configuration.BATCH_SIZE = 100_000
     arrays = {"model": np.array(model), "versions": np.array(f"tensorflow {tf.__version__}, librosa {librosa.__version__}, numpy {np.__version__}")}
+    tmp = Path(tempfile.mkdtemp())
     for path in immich_tracks():
         key = f"{path.parent.name}/{path.stem}"
-        wave, _ = librosa.load(str(path), sr=configuration.SR)  # what extractor() loads internally
-        taggram, _, features = extractor.extractor(str(path), model=model, input_length=3, input_overlap=False, extract_features=True)
+        wave = decode_16k_mono(path)
+        wav = tmp / f"{path.stem}.wav"
+        sf.write(wav, wave, configuration.SR, subtype="FLOAT")
+        assert np.array_equal(librosa.load(str(wav), sr=configuration.SR)[0], wave)  # what extractor() will see
+        taggram, _, features = extractor.extractor(str(wav), model=model, input_length=3, input_overlap=False, extract_features=True)
         arrays[f"{key}/wave"] = wave.astype(np.float32)
         arrays[f"{key}/tags"] = taggram.astype(np.float32)
         arrays[f"{key}/penultimate"] = features["penultimate"].astype(np.float32)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # query -> the labels it asks for: a set of accepted moods and/or a style
 QUERIES = {
@@ -63,17 +64,6 @@ def ndcg_at_k(scores: np.ndarray, gain: np.ndarray, k: int = K) -> float:
     return float(dcg / ideal)
 
 
-def decode_16k_mono(path: Path) -> np.ndarray:
-    """Opus 48 kHz stereo -> 16 kHz mono float32 (soundfile decodes, a polyphase filter resamples)."""
-    import soundfile as sf
-    from scipy.signal import resample_poly
-
-    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    if sr % 16000:
-        raise ValueError(f"{path}: {sr} Hz is not a multiple of 16 kHz")
-    return resample_poly(audio.mean(axis=1), 1, sr // 16000).astype(np.float32)
-
-
 def song_tags(cache: Path | None) -> tuple[list[str], np.ndarray]:
     """(track keys 'mood/name', (28, 50) song-level tag probabilities from MusicnnEncoder, full coverage)."""
     if cache and cache.exists():
@@ -81,6 +71,7 @@ def song_tags(cache: Path | None) -> tuple[list[str], np.ndarray]:
         return list(data["keys"]), data["tags"]
     import immich_memories_music
 
+    from check_musicnn_port import decode_16k_mono
     from encoders.musicnn import build
 
     enc = build({"model": "MSD_musicnn"}, Path("."))
