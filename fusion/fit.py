@@ -161,7 +161,7 @@ def _contrastive(data, groups, pairs, trainable, split, seed, config, encoders) 
     eval_pairs = [(m, ANCHOR) for m in others if m in heads] + [(p, q) for p, q in combinations(others, 2) if p in heads and q in heads]
     anchor = lambda x: model.project(ANCHOR, x)  # noqa: E731
     projectors = {
-        "no fusion": {ANCHOR: anchor, **{m: _random_projector(data.dims[m], joint_dim, seed) for m in others}},
+        "no fusion": {ANCHOR: anchor, **{m: _random_projector(data.dims[m], joint_dim, seed + i) for i, m in enumerate(others, 1)}},
         "ridge": {ANCHOR: anchor, **ridge},
         "fitted": {ANCHOR: anchor, **{m: (lambda x, m=m: model.project(m, x)) for m in heads}},
     }
@@ -178,5 +178,6 @@ def _contrastive(data, groups, pairs, trainable, split, seed, config, encoders) 
 
 
 def _random_projector(in_dim: int, out_dim: int, seed: int):
+    """The "no fusion" baseline: a fixed random map, i.e. what search can do with no fitted map at all."""
     w = random_projection(in_dim, out_dim, seed)
     return lambda x: RidgeMap(w, np.zeros(out_dim, np.float32), 0.0)(x)
