@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from .conftest import clip_wav, cover_photo
@@ -31,11 +33,25 @@ def page(browser, live_url):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     page.goto(live_url + "/")
-    page.wait_for_function("document.getElementById('index-info').textContent.includes('songs')")
+    page.wait_for_selector("#index-info:has-text('songs indexed')")
     yield page
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
+
+
+def until(element, predicate: str, timeout: float = 15.0):
+    """Poll `predicate` (a JS function of the element) until it is truthy; its value.
+
+    Page.wait_for_function would evaluate a string inside the page, which the page's CSP (rightly) forbids.
+    """
+    end = time.time() + timeout
+    while True:
+        value = element.evaluate(predicate)
+        if value or time.time() > end:
+            return value
+        time.sleep(0.1)
 
 
 def results(page) -> list[dict]:
@@ -72,7 +88,7 @@ def test_clip_upload_finds_the_song_and_players_start_at_the_matched_segment(pag
         start = float(player.get_attribute("data-start"))
         if start <= 0:
             continue
-        page.wait_for_function("a => a.readyState >= 1", arg=player.element_handle())
+        assert until(player, "a => a.readyState >= 1"), "the player loaded the song's metadata"
         current = player.evaluate("a => a.currentTime")
         assert abs(current - start) <= 0.5, (i, current, start)
         checked += 1
@@ -88,7 +104,7 @@ def test_image_upload_finds_the_album(page, library, tmp_path, artifacts):
     page.wait_for_selector("#results li.card")
     assert song.album in results(page)[0]["meta"]
     cover = page.locator("#results li.card img.cover").first
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cover.element_handle())
+    assert until(cover, "img => img.complete && img.naturalWidth > 0 && !img.classList.contains('placeholder')")
     page.screenshot(path=str(artifacts / "server-image-search.png"), full_page=True)
 
 
