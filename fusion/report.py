@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 # columns of the recall table, in order: no fitted map, least squares, the fitted heads
 BASELINES = ("no fusion", "ridge", "fitted")
+FEW_QUERIES = 20  # below this many queries a recall figure is mostly chance
 
 
 @dataclass
@@ -78,6 +79,9 @@ class FitReport:
             for pair, cols in self.recall.items():
                 cells = "".join(f"{_fmt(cols[c]):>16}" for c in BASELINES)
                 lines.append(f"  {pair:<15}{self.queries.get(pair, 0):>8}{self.gallery.get(pair, 0):>8}{cells}")
+            few = [p for p in self.recall if self.queries.get(p, 0) < FEW_QUERIES]
+            if few:
+                lines.append(f"  ({', '.join(few)}: fewer than {FEW_QUERIES} queries, too few for the figures to mean much)")
         return "\n".join(lines)
 
 

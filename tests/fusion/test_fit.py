@@ -78,6 +78,13 @@ def test_tiny_library_gets_ridge_maps_and_an_audio_joint():
     assert "fallback" in report.summary()
 
 
+def test_summary_warns_when_the_test_songs_are_few():
+    lib = make_library(60, seed=0)
+    _, report = fit(lib.arrays, lib.masks, seed=0)
+    assert report.methods["lyrics"] == "contrastive"
+    assert "too few for the figures to mean much" in report.summary()
+
+
 def test_a_modality_no_song_has_gets_no_map():
     lib = make_library(300, seed=5)
     masks = {**lib.masks, "cover": np.zeros(300, bool)}
