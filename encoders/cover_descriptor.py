@@ -76,11 +76,23 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 class CoverDescriptor(Encoder):
-    """Deterministic cover-art descriptor: PIL images in, (n, 435) unit float32 rows out (cosine)."""
+    """Deterministic cover-art descriptor: PIL images in, (n, 435) unit float32 rows out (cosine).
 
-    name = "cover-descriptor-v1"
+    Args:
+        weights: block name -> weight, replacing WEIGHTS for the blocks it names (for ablations;
+            vectors made with other weights get another `name` and do not mix with stored ones).
+    """
+
     modalities = ("image",)
     dim = 108 + 144 + 48 + 63 + 64 + 8
+
+    def __init__(self, weights: dict[str, float] | None = None):
+        unknown = set(weights or {}) - set(WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown descriptor block {sorted(unknown)}; known: {', '.join(WEIGHTS)}")
+        self.weights = {**WEIGHTS, **(weights or {})}
+        custom = ",".join(f"{k}={v:g}" for k, v in self.weights.items() if v != WEIGHTS[k])
+        self.name = "cover-descriptor-v1" + (f"[{custom}]" if custom else "")
 
     def encode(self, inputs: list[Image.Image], modality: str = "image") -> np.ndarray:
         """(len(inputs), dim) unit float32 rows, in input order; any size or mode of PIL image."""
@@ -107,7 +119,7 @@ class CoverDescriptor(Encoder):
             "detail": _detail_map(gradient),
             "light": _light(grey),
         }
-        return l2_normalize(np.concatenate([blocks[k] * WEIGHTS[k] for k in WEIGHTS]))
+        return l2_normalize(np.concatenate([blocks[k] * self.weights[k] for k in WEIGHTS]))
 
 
 def _layout(lab: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from encoders import augment  # noqa: E402
 from encoders.base import l2_normalize  # noqa: E402
-from encoders.cover_descriptor import CoverDescriptor  # noqa: E402
+from encoders.cover_descriptor import WEIGHTS, CoverDescriptor  # noqa: E402
 
 SIZE = 512
 KINDS = ("shapes", "radial", "title", "noise", "photo", "stripes", "minimal")
@@ -290,7 +290,40 @@ def timing_ms(encoder: CoverDescriptor, image: Image.Image, repeat: int = 20) ->
     return float(np.median(times) * 1000)
 
 
-def evaluate(n_covers: int, n_combined: int, seed: int, distractors: int) -> dict:
+def ablation(covers: list[Image.Image], photos: dict[str, list[tuple[int, Image.Image]]]) -> dict[str, tuple[float, float]]:
+    """Block -> (R@1 with that block alone, R@1 without it) over the two combined conditions."""
+    pairs = photos[COMBINED] + photos[ALL_SIX]
+    truth = np.array([i for i, _ in pairs])
+    images = [p for _, p in pairs]
+    out = {}
+    for block in WEIGHTS:
+        scores = []
+        for weights in ({b: 0.0 for b in WEIGHTS if b != block}, {block: 0.0}):
+            encoder = CoverDescriptor(weights)
+            scores.append(recall_at_1(encoder.encode(covers, "image"), encoder.encode(images, "image"), truth))
+        out[block] = (scores[0], scores[1])
+    return out
+
+
+BEYOND = (
+    {"rotate": 15}, {"rotate": 25}, {"crop": 0.6}, {"crop": 0.5}, {"perspective": 0.08}, {"jpeg": 10},
+    {"brightness": 0.6}, {"brightness": 1.4}, {"blur": 4.0}, {"crop": 0.7, "rotate": 12, "jpeg": 25, "blur": 3.0},
+)
+
+
+def beyond_ranges(covers: list[Image.Image], encoder: CoverDescriptor, index: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Photo spec (past the expected ranges) -> (R@1 descriptor, R@1 thumbnail), one photo a cover."""
+    truth = np.arange(len(covers))
+    base_index = thumbnail_baseline(covers)
+    out = {}
+    for spec in BEYOND:
+        photos = [augment.apply(c, spec, seed=i) for i, c in enumerate(covers)]
+        name = ", ".join(f"{k} {v:g}" for k, v in spec.items())
+        out[name] = (recall_at_1(index, encoder.encode(photos, "image"), truth), recall_at_1(base_index, thumbnail_baseline(photos), truth))
+    return out
+
+
+def evaluate(n_covers: int, n_combined: int, seed: int, distractors: int, ablate: bool = False, beyond: bool = False) -> dict:
     """R@1 per condition for the descriptor and the thumbnail baseline, over the covers alone and with distractors."""
     labelled = synthetic_covers(n_covers, seed) + real_covers(seed=seed)
     labels = [label for label, _ in labelled]
@@ -318,6 +351,8 @@ def evaluate(n_covers: int, n_combined: int, seed: int, distractors: int) -> dic
         }
     big = covers[0].resize((3000, 3000), Image.BICUBIC)
     return {
+        "ablation": ablation(covers, photos) if ablate else {},
+        "beyond": beyond_ranges(covers, encoder, index[: len(covers)]) if beyond else {},
         "covers": len(covers), "real": sum(lbl.startswith("real") for lbl in labels), "distractors": len(extra),
         "relatives": sum("-relative-of-" in lbl for lbl in labels), "rows": rows, "misses": misses,
         "ms_512": timing_ms(encoder, covers[0]), "ms_3000": timing_ms(encoder, big, 5),
@@ -331,9 +366,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--combined", type=int, default=3, help="photos per cover with 2-4 random degradations")
     parser.add_argument("--distractors", type=int, default=1000, help="extra synthetic covers in the index, never queried")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ablation", action="store_true", help="also R@1 of each block alone and without it")
+    parser.add_argument("--beyond", action="store_true", help="also R@1 for photos past the expected ranges")
     parser.add_argument("--show-misses", action="store_true")
     args = parser.parse_args(argv)
-    r = evaluate(args.covers, args.combined, args.seed, args.distractors)
+    r = evaluate(args.covers, args.combined, args.seed, args.distractors, args.ablation, args.beyond)
     print(f"{r['name']} ({r['dim']}-d): {r['covers']} covers ({r['real']} real photo crops, {r['relatives']} "
           f"deliberate near relatives), seed {args.seed}; {r['ms_512']:.1f} ms an image at 512 x 512, "
           f"{r['ms_3000']:.1f} ms at 3000 x 3000\n")
@@ -344,6 +381,16 @@ def main(argv: list[str] | None = None) -> None:
     for condition, row in r["rows"].items():
         print(f"| {condition} | {row['photos']} | {row['ours']:.3f} | {row['base']:.3f} | {row['relative']} "
               f"| {row['ours+']:.3f} | {row['base+']:.3f} |")
+    if r["beyond"]:
+        print("\n| photo | R@1 descriptor | R@1 8x8 thumbnail |")
+        print("| --- | ---: | ---: |")
+        for name, (ours, base) in r["beyond"].items():
+            print(f"| {name} | {ours:.3f} | {base:.3f} |")
+    if r["ablation"]:
+        print("\n| block | weight | R@1 block alone | R@1 without block |")
+        print("| --- | ---: | ---: | ---: |")
+        for block, (alone, without) in r["ablation"].items():
+            print(f"| {block} | {WEIGHTS[block]:g} | {alone:.3f} | {without:.3f} |")
     if args.show_misses:
         for miss in r["misses"]:
             print("miss:", *miss)
