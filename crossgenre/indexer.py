@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from encoders.fingerprint import to_print_rate
 from scan import content_hash, decode_audio, find_audio_files, read_track
 from scan.genres import normalize_genre
 from store import SongRecord
@@ -247,7 +248,9 @@ class Indexer:
             "extra": extra,
             **vectors,
         }
-        return SongRecord(row, audio.starts, audio.ends, audio.windows, chunk_texts, chunk_vectors)
+        prints, print_starts = p.printer.song_prints(to_print_rate(item.waveform, p.audio.sample_rate))
+        return SongRecord(row, audio.starts, audio.ends, audio.windows, chunk_texts, chunk_vectors,
+                          print_starts, prints, p.printer.window_seconds)
 
     def _cover_vector(self, item: _Prepared) -> tuple[np.ndarray, bool]:
         p = self.profile

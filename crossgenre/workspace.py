@@ -48,7 +48,7 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
                 log.warning("The index was built with %s; re-embedding every song with %s.", _describe(recorded), _describe(profile.versions))
             store.drop()
             _drop_fusion(config)
-    store.open(profile.vector_fields)
+    store.open(profile.vector_fields, profile.printer.dim)
     store.write_meta("versions", profile.versions)
     return Workspace(config, profile, store, _load_fusion(config, profile))
 
@@ -87,7 +87,9 @@ def _load_fusion(config: Config, profile: Profile):
 
     if not (config.fusion_dir / "fusion.json").exists():
         return None
-    return FusionModel.load(config.fusion_dir)
+    encoders = {"audio": profile.audio.name, "lyrics": profile.lyrics.name, "cover": profile.cover.name}
+    dims = {"audio": profile.audio.dim, "lyrics": profile.lyrics.dim, "cover": profile.cover.dim}
+    return FusionModel.load(config.fusion_dir, encoders=encoders, dims=dims)
 
 
 def _drop_fusion(config: Config) -> None:

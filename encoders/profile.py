@@ -19,6 +19,7 @@ from pathlib import Path
 from crossgenre.errors import CrossgenreError, ModelMissingError
 
 from .base import AudioEncoder, Encoder
+from .fingerprint import AudioPrinter
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 PROFILES = ("full", "offline")
@@ -46,6 +47,7 @@ class Profile:
     lyrics: Encoder
     cover: Encoder
     settings: dict = field(default_factory=dict)
+    printer: AudioPrinter = field(default_factory=AudioPrinter)  # model-free: which song a clip came from
 
     @property
     def vector_fields(self) -> dict[str, int]:
@@ -64,6 +66,7 @@ class Profile:
             "describe": self.describe.name,
             "lyrics": self.lyrics.name,
             "cover": self.cover.name,
+            "print": self.printer.name,
         }
 
     @property

@@ -2,7 +2,8 @@
 
 Each query modality has routes (a query vector compared with one kind of stored vector). The song-level
 routes are fused by Milvus hybrid search (RRF, or a weighted sum when the request gives weights); the
-audio-window route lives in its own collection, so its contribution is added with the same formula.
+audio-window and print routes live in their own collections, so their contributions are added with the
+same formula (see `route_part`).
 Every route is also searched on its own so each hit can say how each route saw it.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crossgenre.errors import DecodeError, InvalidQueryError
-from encoders.base import l2_normalize
+from encoders.fingerprint import to_print_rate
 from scan import decode_audio
 from scan.genres import genre_prompts, normalize_genre
 from store import VectorStore
@@ -28,7 +29,8 @@ SONG_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_sourc
 MAX_CLIP_SECONDS = 120.0
 MIN_CLIP_SECONDS = 0.5
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
-                   "audio_track": 0.8, "cover": 1.0}
+                   "audio_track": 0.8, "cover": 1.0, "print": 3.0}
+PRINT_MIN_SHARE = 0.2  # a song must win this share of a clip's prints to count as its source
 
 
 @dataclass
@@ -39,6 +41,28 @@ class Route:
     field: str
     vector: np.ndarray
     filter: str = ""
+
+
+@dataclass
+class Plan:
+    """What a query compares: song-level routes, a vector for audio windows, and a clip's prints."""
+
+    routes: list[Route]
+    window_vector: np.ndarray | None = None
+    prints: np.ndarray | None = None  # (n, dim) clip prints
+    print_starts: np.ndarray | None = None  # (n,) seconds into the clip
+    clip_seconds: float = 0.0
+
+
+def route_part(name: str, score: float, rank: int, weights: dict, ranker: str) -> float:
+    """One route's contribution to a song's final score.
+
+    RRF (Milvus's is unweighted) gives 1/(k + rank); the print route alone keeps its weight there,
+    because when it finds the song a clip was cut from, that must outrank songs that merely sound alike.
+    """
+    if ranker == "rrf":
+        return (weights.get(name, 1.0) if name == "print" else 1.0) / (RRF_K + rank)
+    return weights.get(name, 1.0) * score
 
 
 class SearchEngine:
@@ -52,23 +76,24 @@ class SearchEngine:
         self._genre_vectors = None
 
     # -- query -> routes -----------------------------------------------------------------------
-    def routes(self, query: Query) -> tuple[list[Route], np.ndarray | None]:
-        """The routes of a query, and the vector to compare with audio windows (None: no window route)."""
+    def plan(self, query: Query) -> Plan:
+        """Encode the query into its routes."""
         p = self.profile
         with self._encode_lock:
             if query.kind == "text":
-                return self._text_routes(query.text), (self._describe(query.text) if p.describe_field == "audio" else None)
+                return Plan(self._text_routes(query.text), self._describe(query.text) if p.describe_field == "audio" else None)
             if query.kind == "audio":
                 clip = self._decode_clip(query.audio)
                 vec = p.audio.embed_song(clip).track
+                prints, starts = p.printer.clip_prints(to_print_rate(clip, p.audio.sample_rate))
                 routes = [Route("audio_track", "audio", vec), Route("joint", "joint", vec)]
-                return routes, vec
+                return Plan(routes, vec, prints, starts, len(clip) / p.audio.sample_rate)
             image = self._load_image(query.image)
             vec = p.cover.encode([image], "image")[0]
             routes = [Route("cover", "cover", vec, "has_cover == true")]
             if self._mapped("cover"):
                 routes.append(Route("joint", "joint", self.fusion.project("cover", vec[None])[0]))
-            return routes, None
+            return Plan(routes)
 
     def _text_routes(self, text: str) -> list[Route]:
         p = self.profile
@@ -115,9 +140,9 @@ class SearchEngine:
     # -- search --------------------------------------------------------------------------------
     def search(self, query: Query) -> list[Hit]:
         query.validate()
-        routes, window_vector = self.routes(query)
+        plan = self.plan(query)
         base = build_filter(query)
-        query_genre = self.query_genre(query, routes, window_vector, base) if query.cross_genre else None
+        query_genre = self.query_genre(query, plan, base) if query.cross_genre else None
         flt = base
         if query_genre:
             clause = f"genre != {_quote(query_genre)}"
@@ -125,7 +150,7 @@ class SearchEngine:
         weights = {**DEFAULT_WEIGHTS, **(query.weights or {})}
         ranker = "weighted" if query.weights else query.ranker
         candidates = max(query.k * (5 if query.cross_genre else 3), 30)
-        fused, per_route = self._fuse(routes, window_vector, flt, weights, ranker, candidates)
+        fused, per_route, offsets = self._fuse(plan, flt, weights, ranker, candidates)
         order = sorted(fused, key=lambda sid: -fused[sid])
         songs = self.store.get_songs(order[: candidates], ["id", *SONG_FIELDS])
         if query.cross_genre:
@@ -135,13 +160,13 @@ class SearchEngine:
             if sid not in songs:
                 continue
             hits.append(self._hit(sid, rank, fused[sid], songs[sid], per_route, weights, ranker))
-        self._explain_parts(hits, query, routes, window_vector)
+        self._explain_parts(hits, plan, offsets)
         return hits
 
-    def _fuse(self, routes, window_vector, flt, weights, ranker, limit):
-        """Final score per song, and each route's {song: (score, rank)}."""
+    def _fuse(self, plan: Plan, flt, weights, ranker, limit):
+        """Final score per song, each route's {song: (score, rank)}, and where in each song a clip starts."""
         per_route: dict[str, dict[str, tuple[float, int]]] = {}
-        active = [r for r in routes if weights.get(r.name, 0) > 0]
+        active = [r for r in plan.routes if weights.get(r.name, 0) > 0]
         for r in active:
             found = self.store.search(r.field, r.vector, limit, _and(flt, r.filter))
             per_route[r.name] = {h["id"]: (float(h["distance"]), i) for i, h in enumerate(found, start=1)}
@@ -152,21 +177,43 @@ class SearchEngine:
                 limit=limit, ranker=ranker, rrf_k=RRF_K,
             )
             fused = {h["id"]: float(h["distance"]) for h in hybrid}
-        if window_vector is not None and weights.get("audio_windows", 0) > 0:
-            best = self._best_windows(window_vector, limit, flt)
-            per_route["audio_windows"] = {sid: (s, i) for i, (sid, s) in enumerate(best, start=1)}
-            w = weights["audio_windows"]
-            for sid, (score, rank) in per_route["audio_windows"].items():
-                fused[sid] = fused.get(sid, 0.0) + (1.0 / (RRF_K + rank) if ranker == "rrf" else w * score)
-        return fused, per_route
+        allowed = self._allowed(flt)
+        if plan.window_vector is not None and weights.get("audio_windows", 0) > 0:
+            best = self._best_windows(plan.window_vector, limit, allowed)
+            per_route["audio_windows"] = {sid: (sc, i) for i, (sid, sc) in enumerate(best, start=1)}
+        offsets: dict[str, float] = {}
+        if plan.prints is not None and len(plan.prints) and weights.get("print", 0) > 0:
+            sources, offsets = self._print_sources(plan, allowed)
+            per_route["print"] = {sid: (share, i) for i, (sid, share) in enumerate(sources, start=1)}
+        for name in ("audio_windows", "print"):
+            for sid, (score, rank) in per_route.get(name, {}).items():
+                fused[sid] = fused.get(sid, 0.0) + route_part(name, score, rank, weights, ranker)
+        return fused, per_route, offsets
 
-    def _best_windows(self, vector, limit, flt) -> list[tuple[str, float]]:
+    def _allowed(self, flt: str) -> set[str] | None:
+        """Ids of the songs a filter lets through (None: no filter), for the routes outside the songs collection."""
+        if not flt:
+            return None
+        return {row["id"] for row in self.store.iter_songs(["id"], filter=flt)}
+
+    def _print_sources(self, plan: Plan, allowed) -> tuple[list[tuple[str, float]], dict[str, float]]:
+        """Songs a clip may have been cut from: [(song id, share of clip prints it won)], and the offset
+        (seconds into the song) where the clip starts, from the prints that voted for it."""
+        votes: dict[str, list[float]] = {}
+        for clip_start, found in zip(plan.print_starts, self.store.search_prints(plan.prints, 1)):
+            if found and (allowed is None or found[0]["entity"]["song_id"] in allowed):
+                e = found[0]["entity"]
+                votes.setdefault(e["song_id"], []).append(e["start"] - clip_start)
+        n = len(plan.prints)
+        sources = sorted(((sid, len(v) / n) for sid, v in votes.items() if len(v) / n >= PRINT_MIN_SHARE),
+                         key=lambda kv: -kv[1])
+        offsets = {sid: max(0.0, float(np.median(votes[sid]))) for sid, _ in sources}
+        return sources, offsets
+
+    def _best_windows(self, vector, limit, allowed) -> list[tuple[str, float]]:
         """Songs by their best-matching audio window: [(song id, similarity)] best first."""
-        allowed = None
-        if flt:
-            allowed = {row["id"] for row in self.store.iter_songs(["id"], filter=flt)}
-            if not allowed:
-                return []
+        if allowed is not None and not allowed:
+            return []
         best: dict[str, float] = {}
         for h in self.store.search_windows(vector, limit * 8):
             sid = h["entity"]["song_id"]
@@ -180,8 +227,7 @@ class SearchEngine:
         for name, found in per_route.items():
             if sid in found:
                 s, r = found[sid]
-                part = (1.0 / (RRF_K + r)) if ranker == "rrf" else weights.get(name, 1.0) * s
-                matches.append(RouteMatch(name, s, r, part))
+                matches.append(RouteMatch(name, s, r, route_part(name, s, r, weights, ranker)))
         total = sum(m.share for m in matches) or 1.0
         for m in matches:
             m.share /= total
@@ -191,19 +237,24 @@ class SearchEngine:
         song["window_policy"] = extra.get("window_policy")
         return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"))
 
-    def _explain_parts(self, hits: list[Hit], query: Query, routes: list[Route], window_vector) -> None:
+    def _explain_parts(self, hits: list[Hit], plan: Plan, offsets: dict[str, float]) -> None:
         """The matched audio segment and lyric lines of each hit."""
         if not hits:
             return
         ids = [h.id for h in hits]
-        if window_vector is not None:
+        if plan.window_vector is not None:
             best: dict[str, dict] = {}
-            for w in self.store.search_windows(window_vector, len(ids) * 64, song_ids=ids):
+            for w in self.store.search_windows(plan.window_vector, len(ids) * 64, song_ids=ids):
                 e = w["entity"]
                 if e["song_id"] not in best:
                     best[e["song_id"]] = {"start": round(e["start"], 2), "end": round(e["end"], 2), "score": round(float(w["distance"]), 4)}
             for h in hits:
                 h.segment = best.get(h.id)
+        for h in hits:  # a clip found by its prints: the segment is where the clip sits in the song
+            if h.id in offsets:
+                start = offsets[h.id]
+                h.segment = {"start": round(start, 2), "end": round(start + plan.clip_seconds, 2), "score": 1.0, "source": "print"}
+        routes = plan.routes
         lyrics_route = next((r for r in routes if r.name == "lyrics"), None)
         with_lyrics = [h.id for h in hits if h.song.get("has_lyrics")]
         if lyrics_route is not None and with_lyrics:
@@ -215,7 +266,7 @@ class SearchEngine:
                 h.lyric = best_chunk.get(h.id)
 
     # -- genres --------------------------------------------------------------------------------
-    def query_genre(self, query: Query, routes, window_vector, flt) -> str | None:
+    def query_genre(self, query: Query, plan: Plan, flt) -> str | None:
         """The genre a cross-genre search moves away from: given, named in the text, or inferred."""
         if query.query_genre:
             return normalize_genre(query.query_genre)
@@ -232,7 +283,7 @@ class SearchEngine:
                 self._genre_names = list(prompts)
                 self._genre_vectors = self.profile.describe.encode(list(prompts.values()), "text")
             return self._genre_names[int(np.argmax(self._genre_vectors @ vec))]
-        fused, _ = self._fuse(routes, window_vector, flt, DEFAULT_WEIGHTS, "rrf", 10)
+        fused, _, _ = self._fuse(plan, flt, DEFAULT_WEIGHTS, "rrf", 10)
         if not fused:
             return None
         top = max(fused, key=fused.get)

@@ -8,7 +8,7 @@ from crossgenre.errors import InvalidQueryError
 
 MAX_K = 200
 MAX_TEXT = 1000  # characters
-ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover")
+ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover", "print")
 
 
 @dataclass

@@ -40,6 +40,9 @@ class SongRecord:
     window_vectors: np.ndarray | None = None
     chunk_texts: list[str] = field(default_factory=list)
     chunk_vectors: np.ndarray | None = None
+    print_starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    print_vectors: np.ndarray | None = None
+    print_seconds: float = 2.0
 
 
 def is_server_uri(uri: str) -> bool:
@@ -96,6 +99,10 @@ class VectorStore:
     def meta(self) -> str:
         return f"{self.prefix}_meta"
 
+    @property
+    def prints(self) -> str:
+        return f"{self.prefix}_prints"
+
     def side(self, field: str) -> str:
         return f"{self.prefix}_vec_{field}"
 
@@ -103,13 +110,14 @@ class VectorStore:
         return [f for f in self.vector_fields if f != "joint"] if self.split else []
 
     def _all_collections(self) -> list[str]:
-        return [self.songs, self.windows, self.chunks, self.meta, *(self.side(f) for f in self._side_fields())]
+        return [self.songs, self.windows, self.chunks, self.prints, self.meta, *(self.side(f) for f in self._side_fields())]
 
     def exists(self) -> bool:
         return self.client.has_collection(self.songs)
 
-    def open(self, vector_fields: dict[str, int]) -> None:
-        """Create the collections for these vector fields, or check that the existing ones match."""
+    def open(self, vector_fields: dict[str, int], print_dim: int) -> None:
+        """Create the collections for these song vector fields (and audio prints of `print_dim`),
+        or check that the existing ones match."""
         self.vector_fields = dict(vector_fields)
         if self.exists():
             stored = self.stored_vector_fields()
@@ -125,6 +133,7 @@ class VectorStore:
                 self._create(self.side(f), schema.side_schema(vector_fields[f]), ["vector"])
             self._create(self.windows, schema.window_schema(vector_fields["audio"]), ["vector"])
             self._create(self.chunks, schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
+            self._create(self.prints, schema.window_schema(print_dim), ["vector"])
             self._create(self.meta, schema.meta_schema(), ["placeholder"])
         for name in self._all_collections():
             self.client.load_collection(name)
@@ -133,7 +142,9 @@ class VectorStore:
         """Open an index that must already exist; returns its vector fields."""
         if not self.exists():
             raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
-        self.open(self.stored_vector_fields())
+        desc = self.client.describe_collection(self.prints)
+        print_dim = next(f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {}))
+        self.open(self.stored_vector_fields(), print_dim)
         return self.vector_fields
 
     def _create(self, name: str, collection_schema, vector_names: list[str]) -> None:
@@ -186,9 +197,12 @@ class VectorStore:
             return
         ids = [r.row["id"] for r in records]
         self._delete_parts(ids)
-        windows, chunks = [], []
+        windows, chunks, prints = [], [], []
         for r in records:
             sid = r.row["id"]
+            if r.print_vectors is not None:
+                for n, (s, v) in enumerate(zip(r.print_starts, r.print_vectors)):
+                    prints.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(s) + r.print_seconds, "vector": v.tolist()})
             if r.window_vectors is not None:
                 for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
                     windows.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(e), "vector": v.tolist()})
@@ -200,9 +214,11 @@ class VectorStore:
             self.client.insert(self.windows, windows)
         if chunks:
             self.client.insert(self.chunks, chunks)
+        for part in _batches(prints, 2000):
+            self.client.insert(self.prints, part)
         if not self.is_server:
-            self.client.flush(self.windows)
-            self.client.flush(self.chunks)
+            for name in (self.windows, self.chunks, self.prints):
+                self.client.flush(name)
         self.upsert_rows([r.row for r in records])
 
     def upsert_rows(self, rows: list[dict]) -> None:
@@ -241,6 +257,7 @@ class VectorStore:
             expr = f"song_id in {quote_list(part)}"
             self.client.delete(self.windows, filter=expr)
             self.client.delete(self.chunks, filter=expr)
+            self.client.delete(self.prints, filter=expr)
 
     # -- reads ---------------------------------------------------------------------------------
     def count(self, filter: str = "") -> int:
@@ -347,6 +364,16 @@ class VectorStore:
             filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
         )
         return list(res[0])
+
+    def search_prints(self, vectors: np.ndarray, limit: int) -> list[list[dict]]:
+        """For each query print, the nearest song prints: [[{id, distance, entity: {song_id, start}}]]."""
+        if len(vectors) == 0:
+            return []
+        res = self.client.search(
+            self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
+            output_fields=["song_id", "start"], search_params=self._search_params(limit),
+        )
+        return [list(r) for r in res]
 
     def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Lyric chunks nearest to `vector`: [{id, distance, entity: {song_id, text}}]."""

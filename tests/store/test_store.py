@@ -29,13 +29,14 @@ def record(i, rng, genre="Rock", year=2000, lyrics=True, windows=3):
         row[name] = unit(rng, 1, dim)[0]
     starts = np.arange(windows) * 3.0
     return SongRecord(row, starts, starts + 3.0, unit(rng, windows, FIELDS["audio"]),
-                      ["first verse", "chorus"] if lyrics else [], unit(rng, 2, FIELDS["lyrics"]) if lyrics else None)
+                      ["first verse", "chorus"] if lyrics else [], unit(rng, 2, FIELDS["lyrics"]) if lyrics else None,
+                      print_starts=np.arange(4.0), print_vectors=unit(rng, 4, 8))
 
 
 @pytest.fixture
 def store(store_uri):
     s = VectorStore(store_uri, prefix="t" + uuid.uuid4().hex[:8])
-    s.open(FIELDS)
+    s.open(FIELDS, 8)
     yield s
     s.drop()
     s.close()
@@ -87,6 +88,16 @@ def test_hybrid_search_fuses_routes(store):
     assert weighted[0]["id"] == "song004"
 
 
+def test_prints_answer_many_queries_at_once_and_go_with_their_song(store):
+    rng = np.random.default_rng(7)
+    recs = [record(i, rng) for i in range(3)]
+    store.write_songs(recs)
+    found = store.search_prints(recs[1].print_vectors[[2, 3]], 1)
+    assert [(f[0]["entity"]["song_id"], f[0]["entity"]["start"]) for f in found] == [("song001", 2.0), ("song001", 3.0)]
+    store.delete_songs(["song001"])
+    assert all(f[0]["entity"]["song_id"] != "song001" for f in store.search_prints(recs[1].print_vectors, 1))
+
+
 def test_chunks_keep_text_and_filter_by_song(store):
     rng = np.random.default_rng(4)
     recs = [record(i, rng) for i in range(3)]
@@ -118,7 +129,7 @@ def test_values_with_quotes_are_safe(store):
 def test_mismatched_dimensions_are_a_clear_error(store):
     other = VectorStore(store.uri, prefix=store.prefix) if store.is_server else store
     with pytest.raises(CrossgenreError, match="re-index"):
-        other.open({**FIELDS, "audio": 32})
+        other.open({**FIELDS, "audio": 32}, 8)
 
 
 def test_locked_lite_file_is_a_clear_error(tmp_path):
