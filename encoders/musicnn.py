@@ -199,7 +199,8 @@ def _is_training_state(name: str) -> bool:
     return "/Adam" in name or name in ("beta1_power", "beta2_power")
 
 
-def _to_torch(module: nn.Module, tf_name: str, param: str, value: np.ndarray) -> np.ndarray:
+def _to_torch(module: nn.Module, param: str, value: np.ndarray) -> np.ndarray:
+    """A TF tensor in the layout torch's `module.param` expects."""
     if param == "weight" and isinstance(module, nn.Conv2d):
         return value.transpose(3, 2, 0, 1)  # TF (kh, kw, in, out) -> torch (out, in, kh, kw)
     if param == "weight" and isinstance(module, nn.Conv1d):
@@ -219,7 +220,7 @@ def load_tf_weights(net: MusicnnNet, tensors: dict[str, np.ndarray]) -> None:
             tf_name = f"{scope}/{tf_param}"
             if tf_name not in tensors:
                 raise ValueError(f"checkpoint has no tensor {tf_name} (for {module_name}.{param})")
-            value = _to_torch(module, tf_name, param, tensors[tf_name])
+            value = _to_torch(module, param, tensors[tf_name])
             target = getattr(module, param)
             if tuple(value.shape) != tuple(target.shape):
                 raise ValueError(f"{tf_name}: shape {value.shape} does not fit {module_name}.{param} {tuple(target.shape)}")
