@@ -200,10 +200,13 @@ class ClapAudioEncoder(AudioEncoder):
     window_seconds = WINDOW_SECONDS
 
     def __init__(self, clap: ClapModel, max_windows: int | None = None, batch_size: int | None = None):
+        """max_windows: at most this many windows a song (spread over it); None or 0: full coverage."""
+        if max_windows is not None and max_windows < 0:
+            raise ValueError(f"max_windows must be a positive number of windows, or 0/None for all, not {max_windows}")
         self.clap = clap
         self.name = clap.name
         self.dim = clap.dim
-        self.max_windows = max_windows
+        self.max_windows = max_windows or None
         self.batch_size = batch_size or (GPU_BATCH if clap.device.startswith("cuda") else CPU_BATCH)
         self.window = int(round(self.window_seconds * self.sample_rate))
 
@@ -230,15 +233,21 @@ class ClapAudioEncoder(AudioEncoder):
         return out
 
     def embed_windows(self, windows: list[np.ndarray]) -> np.ndarray:
-        """(len(windows), dim) unit vectors of windows of at most 10 s each, in batches of batch_size."""
+        """(len(windows), dim) unit vectors of windows of at most 10 s each.
+
+        Batches hold at most batch_size windows and are as equal as possible (9 windows: 5 + 4, not
+        8 + 1): on a CPU a window costs ~1.5x more in a batch of 3 than in a batch of 8.
+        """
         import torch
 
         if not windows:
             return np.zeros((0, self.dim), np.float32)
+        n_batches = -(-len(windows) // self.batch_size)
+        bounds = np.linspace(0, len(windows), n_batches + 1).round().astype(int)
         parts = []
         with torch.inference_mode():
-            for i in range(0, len(windows), self.batch_size):
-                parts.append(self.clap.module.get_audio_embedding_from_data(windows[i : i + self.batch_size], use_tensor=False))
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                parts.append(self.clap.module.get_audio_embedding_from_data(windows[lo:hi], use_tensor=False))
         return l2_normalize(np.concatenate(parts))
 
     def encode(self, inputs: list, modality: str = "audio") -> np.ndarray:

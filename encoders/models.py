@@ -31,7 +31,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from crossgenre.errors import CrossgenreError, ModelMissingError
 
@@ -163,23 +162,17 @@ def require_files(model_dir: Path, files: list[str], what: str) -> None:
             )
 
 
-class ModelRow(NamedTuple):
-    """One row of `crossgenre models list`: relative path, whether it is on disk, its size on disk in
-    bytes (None when absent), and the published size in bytes (None when unknown)."""
-
-    file: str
-    present: bool
-    size: int | None
-    expected_size: int | None
-
-
-def list_models(model_dir: Path, files: tuple[ModelFile, ...] = FULL_FILES) -> list[ModelRow]:
-    """Every file of the full profile with its state in model_dir (a `.part` file does not count)."""
+def list_models(model_dir: Path, files: tuple[ModelFile, ...] = FULL_FILES) -> list[dict]:
+    """Every file of the full profile with its state in model_dir, one dict per file (a `.part` file does
+    not count): file (relative path), present (bool), size (bytes on disk, None when absent),
+    expected_size (published bytes, None when unknown), about (what the file is)."""
     rows = []
     for spec in files:
         path = Path(model_dir) / spec.path
         present = path.is_file()
-        rows.append(ModelRow(spec.path, present, path.stat().st_size if present else None, spec.size))
+        rows.append(
+            {"file": spec.path, "present": present, "size": path.stat().st_size if present else None, "expected_size": spec.size, "about": spec.about}
+        )
     return rows
 
 

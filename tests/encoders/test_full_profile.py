@@ -78,6 +78,7 @@ def test_windows_cover_a_25s_song(audio):
 
     sampled = clap.ClapAudioEncoder(audio.clap, max_windows=2)
     assert sampled.window_policy == "sampled:2" and audio.window_policy == "full"
+    assert clap.ClapAudioEncoder(audio.clap, max_windows=0).window_policy == "full"  # the config's "0: all"
     few = sampled.embed_song(song)
     np.testing.assert_allclose(few.starts, [0.0, 15.0])
     np.testing.assert_allclose(few.ends, [10.0, 25.0])
@@ -200,11 +201,12 @@ def test_missing_files_and_list_models(full_settings, tmp_path):
     assert models.missing_files(read_profile_settings("offline"), tmp_path) == []
     missing = models.missing_files(full, tmp_path)
     assert missing == [f.path for f in models.FULL_FILES]  # every downloadable file, profile order, once
-    rows = {row.file: row for row in models.list_models(model_dir)}
+    rows = {row["file"]: row for row in models.list_models(model_dir)}
     assert set(rows) == {f.path for f in models.FULL_FILES}
     ckpt = rows["clap/music_audioset_epoch_15_esc_90.14.pt"]
-    assert ckpt.present and ckpt.size == (model_dir / ckpt.file).stat().st_size and ckpt.expected_size == 2_352_471_003
-    assert not any(row.present for row in models.list_models(tmp_path))
+    assert ckpt["present"] and ckpt["size"] == (model_dir / ckpt["file"]).stat().st_size
+    assert ckpt["expected_size"] == 2_352_471_003
+    assert not any(row["present"] for row in models.list_models(tmp_path))
 
 
 def test_default_model_dir(monkeypatch, tmp_path):
