@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the full report as JSON here")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("duplicates", help="list songs that are the same recording in other formats or masters")
+    _common(p)
+    p.add_argument("--min-share", type=float, help="share of prints that must match (default 0.5)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_duplicates)
+
     p = sub.add_parser("models", help="list or download model weights")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     for name, func, text in (("list", cmd_models_list, "show which weights are present"),
@@ -248,6 +254,27 @@ def cmd_eval(args) -> int:
     print(report.table())
     if args.json:
         args.json.write_text(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+def cmd_duplicates(args) -> int:
+    from search.duplicates import MIN_SHARE, find_duplicates
+
+    from .workspace import open_for_search
+
+    ws = open_for_search(_config(args), args.profile)
+    try:
+        pairs = find_duplicates(ws.store, ws.profile.printer, args.min_share or MIN_SHARE)
+        rows = ws.store.get_songs([x for p in pairs for x in (p.a, p.b)], ["id", "path", "title", "artist"])
+    finally:
+        ws.close()
+    if args.json:
+        print(json.dumps([{"a": rows[p.a], "b": rows[p.b], "share": round(p.share, 3)} for p in pairs], indent=2))
+    elif not pairs:
+        print("No duplicates found.")
+    else:
+        for p in pairs:
+            print(f"{p.share:5.0%}  {rows[p.a]['path']}\n       {rows[p.b]['path']}")
     return 0
 
 
