@@ -113,7 +113,7 @@ def song_audio(song_id: str):
 @bp.get("/songs/<song_id>/cover")
 def song_cover(song_id: str):
     row, path = _song_file(song_id)
-    data = services().covers.get(song_id, row["content_hash"], path)
+    data = services().covers.get(song_id, row["content_hash"], path) if row["has_cover"] else b""
     kind = sniff_image(data[:32]) if data else None
     if kind is None:
         raise ApiError(404, "no_cover", "this song has no cover art")
@@ -166,8 +166,11 @@ def stats():
 @bp.get("/health")
 def health():
     s = services()
-    return jsonify(status="ok", songs=s.workspace.store.count(), profile=s.workspace.profile.name,
-                   indexing=s.index_job.status()["state"])
+    try:
+        songs = s.workspace.store.count()
+    except Exception as exc:  # a Milvus server gone away: the service is down, the request was fine
+        raise ApiError(503, "index_unavailable", f"the index does not answer: {type(exc).__name__}") from None
+    return jsonify(status="ok", songs=songs, profile=s.workspace.profile.name, indexing=s.index_job.status()["state"])
 
 
 @bp.get("/openapi.json")

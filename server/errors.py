@@ -62,8 +62,6 @@ def classify(exc: CrossgenreError) -> tuple[int, str]:
     for cls, status, code in KNOWN_ERRORS:
         if isinstance(exc, cls):
             return status, code
-    if getattr(exc, "status", None):  # e.g. encoders.images.BadImageError could carry one
-        return int(exc.status), "bad_input"
     if isinstance(exc, ValueError):  # BadImageError is a CrossgenreError and a ValueError: the upload is bad
         return 400, "bad_input"
     return 503, "unavailable"

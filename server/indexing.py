@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -63,6 +64,10 @@ class IndexJob:
         with self._lock:
             self._state.update(done=done, total=total)
 
+    def _model_lock(self):
+        """The lock the search engine holds while its models run (a fresh one if it has none)."""
+        return getattr(self.engine, "_encode_lock", None) or threading.Lock()
+
     def _shown(self, path: str) -> str:
         """A failed file as the status shows it: relative to its library folder (no server paths leak)."""
         p = Path(path)
@@ -79,9 +84,10 @@ class IndexJob:
 
         began = time.perf_counter()
         try:
-            report = Indexer(self.workspace, progress=False, on_progress=self._progress).run(list(self.library))
-            refit_if_needed(self.workspace, progress=False)
-            self.engine.fusion = self.workspace.fusion
+            ws = replace(self.workspace, profile=_serialised(self.workspace.profile, self._model_lock()))
+            report = Indexer(ws, progress=False, on_progress=self._progress).run(list(self.library))
+            refit_if_needed(ws, progress=False)
+            self.workspace.fusion = self.engine.fusion = ws.fusion
             result = {"state": "finished", "summary": report.summary().splitlines()[0],
                       "failed": [{"path": self._shown(p), "reason": r} for p, r in report.failed[:MAX_FAILED_LISTED]],
                       "failed_count": len(report.failed)}
@@ -91,3 +97,33 @@ class IndexJob:
             result = {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}
         with self._lock:
             self._state.update(result, finished=_now(), seconds=round(time.perf_counter() - began, 2))
+
+
+class _Locked:
+    """An encoder whose model calls take a lock: indexing and searches never run the models at once.
+
+    Queries already run one at a time under the engine's lock; the indexing thread takes the same lock
+    per song, so searches interleave with a re-index instead of racing it inside a tokenizer or model.
+    """
+
+    CALLS = ("encode", "embed_song", "embed_lyrics")
+
+    def __init__(self, inner, lock):
+        self._inner, self._lock = inner, lock
+
+    def __getattr__(self, name):
+        value = getattr(self._inner, name)
+        if name not in self.CALLS or not callable(value):
+            return value
+
+        def locked(*args, **kwargs):
+            with self._lock:
+                return value(*args, **kwargs)
+
+        return locked
+
+
+def _serialised(profile, lock):
+    """The profile with each encoder's model calls behind `lock`."""
+    return replace(profile, audio=_Locked(profile.audio, lock), describe=_Locked(profile.describe, lock),
+                   lyrics=_Locked(profile.lyrics, lock), cover=_Locked(profile.cover, lock))

@@ -223,7 +223,8 @@ def build_spec() -> dict:
             "/api/stats": {"get": {"summary": "What the index holds", "operationId": "getStats",
                                    "responses": {"200": _json(_ref("Stats"), "index statistics")}}},
             "/api/health": {"get": {"summary": "Liveness and index size", "operationId": "getHealth",
-                                    "responses": {"200": _json(_ref("Health"), "the server answers")}}},
+                                    "responses": {"200": _json(_ref("Health"), "the server answers"),
+                                                  "503": _error("the index does not answer")}}},
             "/api/index": {"post": {
                 "summary": "Re-index the configured library folders in the background",
                 "operationId": "startIndex", "security": [{"bearer": []}],

@@ -321,3 +321,35 @@ def test_reindex_runs_in_the_background_once_at_a_time(app, client, library):
     assert all(not f["path"].startswith("/") for f in status["failed"]), "no server paths in the status"
     # searching still works on the shared store afterwards
     assert search(client, text="calm ambient pads", k=3).status_code == 200
+
+
+def test_reindex_of_new_files_runs_beside_searches(indexed, app, library, tmp_path):
+    """New files are embedded in the background while searches (which share the models) keep answering."""
+    import shutil
+    from dataclasses import replace
+
+    from crossgenre.indexer import song_id
+    from server import create_app
+
+    config, ws, _ = indexed
+    music = tmp_path / "new music"
+    music.mkdir()
+    copies = [shutil.copy(library.song(t).path, music) for t in ("Lantern Song", "Black Anvil")]
+    ids = [song_id(p) for p in copies]
+    other = create_app(replace(config, library=(str(music),)), ws, engine=app.extensions["crossgenre"].engine)
+    client = other.test_client()
+    job = other.extensions["crossgenre"].index_job
+    clip = clip_wav(library.song("Harbor Fog").path, 1.0, 3.0)
+    try:
+        assert client.post("/api/index", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 202
+        answered = []
+        while job.running:
+            answered.append(search(client, text="calm ambient pads", k=3).status_code)
+            answered.append(upload(client, "audio", clip, "clip.wav", k=3).status_code)
+        assert job.wait(timeout=120)
+        assert answered and set(answered) == {200}
+        status = client.get("/api/index/status").json
+        assert status["state"] == "finished" and "2 added" in status["summary"], status
+        assert client.get(f"/api/songs/{ids[0]}").json["title"] == "Lantern Song"
+    finally:
+        ws.store.delete_songs(ids)
