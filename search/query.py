@@ -27,7 +27,7 @@ class Query:
     cross_genre: bool = False
     query_genre: str | None = None  # the genre to move away from in cross-genre mode (else inferred)
     weights: dict[str, float] | None = None  # route -> weight; given weights switch RRF to a weighted sum
-    ranker: str = "rrf"
+    ranker: str | None = None  # "rrf" or "weighted"; None: the query kind's default (see search.engine)
 
     @property
     def kind(self) -> str:
@@ -56,7 +56,7 @@ class Query:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or len(v) > 256):
                 raise InvalidQueryError(f"{name} must be text of at most 256 characters")
-        if self.ranker not in ("rrf", "weighted"):
+        if self.ranker not in (None, "rrf", "weighted"):
             raise InvalidQueryError("ranker must be 'rrf' or 'weighted'")
         if self.weights is not None:
             if not isinstance(self.weights, dict):
