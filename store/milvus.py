@@ -25,6 +25,9 @@ with warnings.catch_warnings():
     from pymilvus.exceptions import MilvusException
 
 log = logging.getLogger(__name__)
+# pymilvus sets its own logger to WARNING on import; its warnings (iterator timestamps, retries) are
+# about the client's internals, which a user cannot act on. Errors still show.
+logging.getLogger("pymilvus").setLevel(logging.ERROR)
 
 QUERY_PAGE = 1000
 MAX_IN_FILTER = 500  # ids per `id in [...]` expression
