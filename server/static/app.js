@@ -17,7 +17,7 @@
   const MAX_RECORD_SECONDS = 30;
   const ROUTE_NAMES = {
     sound: "sound", lyrics: "lyrics", cover_text: "cover", joint: "overall feel",
-    audio_windows: "audio segment", audio_track: "whole track", cover: "cover art",
+    audio_windows: "audio segment", audio_track: "whole track", cover: "cover art", print: "fingerprint",
   };
   let busy = false;
 
