@@ -42,7 +42,6 @@ def create_app(config, workspace=None, engine=None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
         MAX_FORM_MEMORY_SIZE=500_000,  # Werkzeug checks it per parser buffer, so keep it well above 64 kB reads
         MAX_FORM_PARTS=64,
-        JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False
     app.extensions["crossgenre"] = Services(

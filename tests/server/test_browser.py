@@ -9,7 +9,8 @@ import pytest
 from .conftest import clip_wav, cover_photo
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a fake microphone (a beep)
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -126,3 +127,18 @@ def test_no_match_says_so(page):
     page.press("#text", "Enter")
     page.wait_for_selector("#message:not([hidden])")
     assert "No songs matched" in page.text_content("#message")
+
+
+def test_microphone_recording_is_sent_as_a_clip(page, browser, artifacts):
+    page.context.grant_permissions(["microphone"])
+    record = page.locator("#record")
+    assert record.is_visible(), "MediaRecorder is offered in Chromium"
+    record.click()
+    page.wait_for_selector("#record.recording")
+    time.sleep(2.5)
+    record.click()
+    page.wait_for_selector("#results li.card, #message:not([hidden])")
+    assert page.locator("#message").is_hidden(), page.text_content("#message")
+    assert "recording.webm" in page.text_content("#summary")
+    assert page.locator("#results li.card").count() > 0
+    page.screenshot(path=str(artifacts / "server-microphone-search.png"), full_page=True)
