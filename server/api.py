@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
@@ -27,6 +27,7 @@ SONG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PUBLIC_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
                  "duration", "has_lyrics", "has_cover"]
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a scan of a large index
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Services:
     engine: object  # search.SearchEngine
     index_job: object  # server.indexing.IndexJob
     covers: "CoverCache"
+    stats_cache: list = field(default_factory=lambda: [0.0, None, None])  # [time, last re-index end, stats]
 
 
 def services() -> Services:
@@ -158,9 +160,14 @@ def _read_cover(path: Path) -> bytes:
 def stats():
     from crossgenre.stats import collect_stats
 
-    out = collect_stats(services().workspace)
-    out.pop("milvus", None)  # a server path or URI is not the client's business
-    return jsonify(out)
+    s = services()
+    when, indexed, cached = s.stats_cache
+    job = s.index_job.status()
+    if cached is None or time.monotonic() - when > STATS_TTL or job["state"] == "running" or job["finished"] != indexed:
+        cached = collect_stats(s.workspace)
+        cached.pop("milvus", None)  # a server path or URI is not the client's business
+        s.stats_cache[:] = [time.monotonic(), job["finished"], cached]
+    return jsonify(cached)
 
 
 @bp.get("/health")
