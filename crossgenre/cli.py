@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, help="library folder the manifest's paths are relative to "
                    "(default: <data-dir>/demo-library)")
     p.add_argument("--json", type=Path, help="also write the full report as JSON here")
+    p.add_argument("--routes", action="store_true", help="also rank by each single route, to compare with the fusion")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("duplicates", help="list songs that are the same recording in other formats or masters")
@@ -233,7 +234,7 @@ def cmd_fit(args) -> int:
 
 def cmd_eval(args) -> int:
     from search import SearchEngine
-    from search.evaluate import evaluate, load_manifest
+    from search.evaluate import compare_routes, evaluate, load_manifest, routes_table
 
     from .indexer import song_id
     from .workspace import open_for_search
@@ -248,12 +249,17 @@ def cmd_eval(args) -> int:
     root = args.root or Path(config.data_dir) / "demo-library"
     ws = open_for_search(config, args.profile)
     try:
-        report = evaluate(SearchEngine(ws.profile, ws.store, ws.fusion), manifest, root, song_id)
+        engine = SearchEngine(ws.profile, ws.store, ws.fusion)
+        report = evaluate(engine, manifest, root, song_id)
+        comparison = compare_routes(engine, manifest, root, song_id) if args.routes else None
     finally:
         ws.close()
     print(report.table())
+    if comparison:
+        print("\nFused ranking against each single route:")
+        print(routes_table(comparison))
     if args.json:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2))
+        args.json.write_text(json.dumps({**report.to_dict(), "routes": comparison}, indent=2))
     return 0
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
+
+from store import quote
 
 
 def joint_vector(fusion, vectors: dict, has_lyrics: bool, has_cover: bool) -> np.ndarray:
@@ -69,7 +69,7 @@ def rewrite_joint_vectors(ws) -> int:
     if ws.fusion is None:
         return 0
     version = ws.fusion.version
-    stale = f"fusion_version != {json.dumps(version)}"
+    stale = f"fusion_version != {quote(version)}"
     done = 0
     while True:
         rows = ws.store.query_rows(stale, PAGE)

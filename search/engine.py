@@ -18,7 +18,7 @@ from crossgenre.errors import DecodeError, InvalidQueryError
 from encoders.fingerprint import to_print_rate
 from scan import decode_audio
 from scan.genres import genre_prompts, normalize_genre
-from store import VectorStore
+from store import VectorStore, quote
 
 from .filters import build_filter
 from .query import Hit, Query, RouteMatch
@@ -76,14 +76,16 @@ class SearchEngine:
         self.profile = profile
         self.store = store
         self.fusion = fusion
-        self._encode_lock = threading.Lock()  # one query's models at a time: 2 cores, no gain in overlap
+        # One model call at a time (queries, and a re-index sharing these models): on a few cores
+        # overlapping calls only fight over them. Public so a re-index in the server can take it.
+        self.model_lock = threading.Lock()
         self._genre_vectors = None
 
     # -- query -> routes -----------------------------------------------------------------------
     def plan(self, query: Query) -> Plan:
         """Encode the query into its routes."""
         p = self.profile
-        with self._encode_lock:
+        with self.model_lock:
             if query.kind == "text":
                 return Plan(self._text_routes(query.text), self._describe(query.text) if p.describe_field == "audio" else None)
             if query.kind == "audio":
@@ -149,7 +151,7 @@ class SearchEngine:
         query_genre = self.query_genre(query, plan, base) if query.cross_genre else None
         flt = base
         if query_genre:
-            clause = f"genre != {_quote(query_genre)}"
+            clause = f"genre != {quote(query_genre)}"
             flt = f"({base}) and {clause}" if base else clause
         kind_ranker, kind_weights = KIND_DEFAULTS[query.kind]
         weights = {**DEFAULT_WEIGHTS, **kind_weights, **(query.weights or {})}
@@ -212,7 +214,7 @@ class SearchEngine:
         n = len(plan.prints)
         sources = sorted(((sid, len(v) / n) for sid, v in votes.items() if len(v) / n >= PRINT_MIN_SHARE),
                          key=lambda kv: -kv[1])
-        offsets = {sid: max(0.0, float(np.median(votes[sid]))) for sid, _ in sources}
+        offsets = {sid: _most_common_offset(votes[sid]) for sid, _ in sources}
         return sources, offsets
 
     def _best_windows(self, vector, limit, allowed) -> list[tuple[str, float]]:
@@ -309,10 +311,16 @@ def _diversify(order: list[str], scores: dict[str, float], songs: dict[str, dict
     return out
 
 
-def _quote(value: str) -> str:
-    import json
+def _most_common_offset(offsets: list[float], step: float = 0.25) -> float:
+    """The offset most prints agree on (to `step` seconds); the mean of those near it refines it.
 
-    return json.dumps(value)
+    A song that repeats itself (a loop, a chorus) gives votes at several offsets: the largest group wins.
+    """
+    bins = np.round(np.asarray(offsets) / step).astype(int)
+    values, counts = np.unique(bins, return_counts=True)
+    centre = values[np.argmax(counts)]
+    near = np.asarray(offsets)[np.abs(bins - centre) <= 1]
+    return max(0.0, float(near.mean()))
 
 
 def _and(a: str, b: str) -> str:

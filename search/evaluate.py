@@ -84,9 +84,28 @@ def _mean(rows: list[dict]) -> dict[str, float]:
     return out
 
 
-def build_query(item: dict, root: Path, seed: int) -> Query:
+KIND_ROUTES = {
+    "text": ("sound", "lyrics", "cover_text", "joint"),
+    "audio": ("audio_track", "audio_windows", "print", "joint"),
+    "image": ("cover", "joint"),
+}
+
+
+def item_kind(item: dict) -> str:
+    return "text" if "text" in item else "audio" if "audio" in item else "image"
+
+
+def only_route(route: str) -> dict[str, float]:
+    """Weights that keep one route and silence the others (to compare a single route with the fusion)."""
+    from .query import ROUTE_NAMES
+
+    return {r: (1.0 if r == route else 0.0) for r in ROUTE_NAMES}
+
+
+def build_query(item: dict, root: Path, seed: int, weights: dict | None = None) -> Query:
     """Turn a manifest line into a Query, cutting and degrading clips and images as it says."""
-    common = {"k": EVAL_DEPTH, "cross_genre": bool(item.get("cross_genre")), "query_genre": item.get("genre") if item.get("cross_genre") else None}
+    common = {"k": EVAL_DEPTH, "cross_genre": bool(item.get("cross_genre")), "weights": weights,
+              "query_genre": item.get("genre") if item.get("cross_genre") else None}
     if "text" in item:
         return Query(text=item["text"], **common)
     if "audio" in item:
@@ -115,13 +134,16 @@ def build_query(item: dict, root: Path, seed: int) -> Query:
     raise ValueError(f"query {item.get('id')} has none of text, audio, image")
 
 
-def evaluate(engine, manifest: list[dict], root: Path, song_id) -> EvalReport:
-    """Run every manifest query through the engine; `song_id(path)` maps a library file to its id."""
+def evaluate(engine, manifest: list[dict], root: Path, song_id, weights: dict | None = None) -> EvalReport:
+    """Run every manifest query through the engine; `song_id(path)` maps a library file to its id.
+
+    `weights` (route -> weight) override the engine's defaults for every query, e.g. `only_route(r)`.
+    """
     per_query, by_group, by_genre = [], defaultdict(list), defaultdict(list)
     shares = []
     for n, item in enumerate(manifest):
         relevant = {song_id(root / rel) for rel in item["relevant"]}
-        hits = engine.search(build_query(item, root, seed=n))
+        hits = engine.search(build_query(item, root, seed=n, weights=weights))
         ranked = [h.id for h in hits]
         m = query_metrics(ranked, relevant)
         per_query.append({"id": item.get("id", str(n)), **{k: round(v, 4) for k, v in m.items()}, "top": ranked[:5]})
@@ -139,3 +161,30 @@ def evaluate(engine, manifest: list[dict], root: Path, song_id) -> EvalReport:
         cross_genre_share=float(np.mean(shares)) if shares else None,
         queries=per_query,
     )
+
+
+def compare_routes(engine, manifest: list[dict], root: Path, song_id) -> dict[str, dict[str, dict[str, float]]]:
+    """Group -> {"fused": metrics, route: metrics} for each single route the group's query kind has."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for item in manifest:
+        if not item.get("cross_genre"):
+            groups[item.get("group", "all")].append(item)
+    for group, items in groups.items():
+        out[group] = {"fused": evaluate(engine, items, root, song_id).overall}
+        for route in KIND_ROUTES[item_kind(items[0])]:
+            try:
+                out[group][route] = evaluate(engine, items, root, song_id, only_route(route)).overall
+            except Exception as exc:  # a route this index lacks (e.g. text -> cover in the offline profile)
+                out[group][route] = {"error": str(exc)}
+    return out
+
+
+def routes_table(comparison: dict) -> str:
+    lines = [f"{'group':<16}{'ranking':<14}" + "".join(f"{m:>9}" for m in METRICS)]
+    for group, rows in comparison.items():
+        for name, vals in rows.items():
+            if "error" in vals:
+                continue
+            lines.append(f"{group[:16]:<16}{name[:14]:<14}" + "".join(f"{vals[m]:9.3f}" for m in METRICS))
+    return "\n".join(lines)

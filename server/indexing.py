@@ -66,7 +66,7 @@ class IndexJob:
 
     def _model_lock(self):
         """The lock the search engine holds while its models run (a fresh one if it has none)."""
-        return getattr(self.engine, "_encode_lock", None) or threading.Lock()
+        return getattr(self.engine, "model_lock", None) or threading.Lock()
 
     def _shown(self, path: str) -> str:
         """A failed file as the status shows it: relative to its library folder (no server paths leak)."""

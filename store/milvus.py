@@ -52,9 +52,15 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
+def quote(value: str) -> str:
+    """A Milvus string literal: quotes and backslashes escaped, other characters as they are
+    (Milvus does not read JSON's \\uXXXX escapes, so "Åkesson" must stay "Åkesson")."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 def quote_list(values) -> str:
-    """A Milvus expression list of string literals: ["a", "b"] with quotes and backslashes escaped."""
-    return json.dumps([str(v) for v in values])
+    """A Milvus expression list of string literals: ["a", "b"]."""
+    return json.dumps([str(v) for v in values], ensure_ascii=False)
 
 
 class VectorStore:
@@ -145,6 +151,9 @@ class VectorStore:
         """Open an index that must already exist; returns its vector fields."""
         if not self.exists():
             raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
+        if not self.client.has_collection(self.prints):
+            raise CrossgenreError(f"the index at {self.uri} was made by an older crossgenre; "
+                                  "re-index it with `crossgenre index --rebuild PATH`")
         desc = self.client.describe_collection(self.prints)
         print_dim = next(f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {}))
         self.open(self.stored_vector_fields(), print_dim)
@@ -185,7 +194,7 @@ class VectorStore:
 
     # -- index facts ---------------------------------------------------------------------------
     def read_meta(self, key: str, default=None):
-        rows = self.client.query(self.meta, filter=f"key == {json.dumps(key)}", output_fields=["value"])
+        rows = self.client.query(self.meta, filter=f"key == {quote(key)}", output_fields=["value"])
         return json.loads(rows[0]["value"]) if rows else default
 
     def write_meta(self, key: str, value) -> None:

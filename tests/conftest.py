@@ -6,6 +6,8 @@ import pytest
 
 from tests.fixtures.library import LibraryManifest, make_library
 
+TOKEN = "test-token-5f1c"  # the write-endpoint token of the shared index's configuration
+
 
 @pytest.fixture(scope="session")
 def library(tmp_path_factory: pytest.TempPathFactory) -> LibraryManifest:
@@ -14,3 +16,20 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> LibraryManifest:
     Read-only for tests: copy a file to tmp_path before changing it. See tests/fixtures/library.py.
     """
     return make_library(tmp_path_factory.mktemp("library"))
+
+
+@pytest.fixture(scope="session")
+def indexed(library, tmp_path_factory):
+    """(config, workspace, report): the test library indexed with the real offline models and fusion."""
+    from crossgenre.config import Config
+    from crossgenre.fusing import refit_if_needed
+    from crossgenre.indexer import Indexer
+    from crossgenre.workspace import open_for_indexing
+
+    data = tmp_path_factory.mktemp("server-index")
+    config = Config(data_dir=data, profile="offline", library=(str(library.root),), token=TOKEN, threads=6)
+    ws = open_for_indexing(config, "offline")
+    report = Indexer(ws, progress=False).run([library.root])
+    refit_if_needed(ws, progress=False)
+    yield config, ws, report
+    ws.close()

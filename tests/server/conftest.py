@@ -9,25 +9,8 @@ from pathlib import Path
 
 import pytest
 
-TOKEN = "test-token-5f1c"
+from tests.conftest import TOKEN  # noqa: F401  (the index fixture is shared with tests/search)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def indexed(library, tmp_path_factory):
-    """(config, workspace, report): the test library indexed with the real offline models and fusion."""
-    from crossgenre.config import Config
-    from crossgenre.fusing import refit_if_needed
-    from crossgenre.indexer import Indexer
-    from crossgenre.workspace import open_for_indexing
-
-    data = tmp_path_factory.mktemp("server-index")
-    config = Config(data_dir=data, profile="offline", library=(str(library.root),), token=TOKEN, threads=6)
-    ws = open_for_indexing(config, "offline")
-    report = Indexer(ws, progress=False).run([library.root])
-    refit_if_needed(ws, progress=False)
-    yield config, ws, report
-    ws.close()
 
 
 @pytest.fixture(scope="session")

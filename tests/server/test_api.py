@@ -86,8 +86,6 @@ def test_filters_restrict_results(client):
     assert r.json["results"] and all(h["genre"] == "Metal" for h in r.json["results"])
 
 
-@pytest.mark.xfail(reason="search/filters.py quotes values with json.dumps (ASCII escapes); Milvus does not read "
-                          "\\u escapes, so non-ASCII filters match nothing", strict=False)
 def test_non_ascii_filter_values_match(client):
     r = search(client, text="guitar", k=5, artist="Mara Åkesson")
     assert r.status_code == 200
