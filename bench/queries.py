@@ -1,7 +1,7 @@
 """Query latency at scale: text, clip and image searches over N songs, and Milvus against exact search.
 
-    .venv/bin/python bench/queries.py                                  # N = 1k, 10k, 100k (~10+ min here)
-    .venv/bin/python bench/queries.py --sizes 1000,10000 --queries 20  # a quick run (~2 min)
+    .venv/bin/python bench/queries.py --threads 1                      # N = 1k, 10k, 100k (~30 min here)
+    .venv/bin/python bench/queries.py --sizes 1000,10000 --threads 1,2 # ~8 min: 1 vs 2 torch threads
 
 Query side: the real offline profile (musicnn, MiniLM, the tag bridge, the cover descriptor), loaded by
 `load_profile("offline", ...)`, and the real SearchEngine: text prompts, 10 s WAV clips cut from the demo
@@ -169,14 +169,14 @@ def record_batch(lib: SyntheticLibrary, start: int, n: int, rng: np.random.Gener
 # ---------------------------------------------------------------- queries
 
 
-def build_queries(n: int, library_dir: Path) -> dict[str, list]:
-    """n queries per type: text prompts, 10 s WAV clips of demo tracks, phone photos of demo covers."""
+def build_queries(n: int, n_clips: int, library_dir: Path) -> dict[str, list]:
+    """n text queries, n_clips 10 s WAV clips of demo tracks, n phone photos of demo covers."""
     from crossgenre.demo import MOOD_COLOURS, clip_bytes, make_cover, phone_photo
     from search import Query
 
     tracks = report.demo_library(library_dir)
     texts = [Query(text=TEXTS[i % len(TEXTS)] + ("" if i < len(TEXTS) else f" {i}"), k=10) for i in range(n)]
-    clips = [Query(audio=clip_bytes(tracks[i % len(tracks)], 2.0 + 3.0 * (i // len(tracks)) % 15, 10.0), k=10) for i in range(n)]
+    clips = [Query(audio=clip_bytes(tracks[i % len(tracks)], 2.0 + 3.0 * (i // len(tracks)) % 15, 10.0), k=10) for i in range(n_clips)]
     moods = list(MOOD_COLOURS)
     images = [Query(image=phone_photo(make_cover(moods[i % len(moods)]), seed=i // len(moods) % 5), k=10) for i in range(n)]
     return {"text": texts, "clip": clips, "image": images}
@@ -214,12 +214,14 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
     enc = {t: {k: [] for k in queries} for t in threads}
     for q in (queries["text"][0], queries["clip"][0], queries["image"][0]):
         engine.search(q)  # warm-up: Milvus loads segments, torch allocates
-    n = len(queries["text"])
+    n = max(len(v) for v in queries.values())
     for _ in range(rounds):
         for i in range(n):
             for t in threads:  # thread settings and query types take turns
                 torch.set_num_threads(t)
                 for kind in queries:
+                    if i >= len(queries[kind]):
+                        continue
                     q = queries[kind][i]
                     t0 = time.perf_counter()
                     engine.plan(q)
@@ -272,7 +274,9 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="library sizes (songs), ascending, multiples of 1000")
-    parser.add_argument("--queries", type=int, default=30, help="queries per type at each size")
+    parser.add_argument("--queries", type=int, default=20, help="text and image queries at each size")
+    parser.add_argument("--clip-queries", type=int, default=10, help="clip queries at each size (their print "
+                        "search grows with the library: seconds each at 100k songs on Milvus Lite)")
     parser.add_argument("--rounds", type=int, default=1, help="times each query runs at each size")
     parser.add_argument("--windows", type=int, default=10, help="audio windows stored per song")
     parser.add_argument("--chunks", type=int, default=3, help="lyric chunks stored per song with lyrics")
@@ -308,12 +312,12 @@ def main(argv: list[str] | None = None) -> dict:
         store = VectorStore(str(Path(tmp) / "bench.db"), prefix="bench")
         store.open(fields, profile.printer.dim)
         lib = SyntheticLibrary(fields, args.windows, args.chunks, args.prints, profile.printer.dim)
-        queries = build_queries(args.queries, report.ROOT / "data" / "bench" / "demo-library")
+        queries = build_queries(args.queries, args.clip_queries, report.ROOT / "data" / "bench" / "demo-library")
 
         matrices = {f: [] for f in ("tags", "lyrics", "audio", "cover")}
         ids: list[str] = []
         engine = None
-        results, have, fusion_s = [], 0, 0.0
+        results, have, fusion_s, path = [], 0, 0.0, None
         for size in sizes:
             load_s = 0.0
             for b in range(have // lib.BLOCK, size // lib.BLOCK):
@@ -360,15 +364,15 @@ def main(argv: list[str] | None = None) -> dict:
             row["loadavg_1m"] = report.machine()["loadavg_1m"]
             results.append(row)
             print_size(row)
+            out = {**info, "setup": {"windows_per_song": args.windows, "prints_per_song": args.prints,
+                                     "chunks_per_song_with_lyrics": args.chunks, "queries": {k: len(v) for k, v in queries.items()},
+                                     "rounds": args.rounds, "torch_threads": threads, "fusion_fit_s": round(fusion_s, 1),
+                                     "fields": fields, "backend": "Milvus Lite (FLAT)"},
+                   "sizes": results, "machine_after": report.machine(), "total_s": round(time.perf_counter() - started, 1)}
+            path = report.write("queries", out, args.out, path)  # after each size: a long run keeps what it measured
         store.close()
-    out = {**info, "setup": {"windows_per_song": args.windows, "prints_per_song": args.prints,
-                             "chunks_per_song_with_lyrics": args.chunks,
-                             "queries_per_type": args.queries, "rounds": args.rounds,
-                             "torch_threads": threads, "fusion_fit_s": round(fusion_s, 1),
-                             "fields": fields, "backend": "Milvus Lite (FLAT)"},
-           "sizes": results, "machine_after": report.machine(), "total_s": round(time.perf_counter() - started, 1)}
     print_summary(out)
-    print(f"\nwrote {report.write('queries', out, args.out)}")
+    print(f"\nwrote {path}")
     return out
 
 

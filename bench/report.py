@@ -110,10 +110,10 @@ class Stopwatch:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def write(name: str, report: dict, out: Path = RESULTS) -> Path:
-    """Write report as bench/results/<name>-<timestamp>.json and return the path."""
+def write(name: str, report: dict, out: Path = RESULTS, path: Path | None = None) -> Path:
+    """Write report as <out>/<name>-<timestamp>.json (or over `path`, to update a run's file); returns the path."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path = path or out / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path
 
