@@ -1,6 +1,6 @@
 """Throughput of the full profile's encoders here: the bare forward pass against the end-to-end path.
 
-    .venv/bin/python bench/encoders.py [--songs 4] [--group 4] [--rounds 2] [--sentences 256] [--covers 32] [--out bench/results]
+    .venv/bin/python bench/encoders.py [--songs 4] [--group 4] [--rounds 2] [--sentences 256] [--covers 32]
 
 For each kind of input, in one process and on the same models, the modes taking turns:
   audio   bare: CLAP's audio tower on ready 10 s windows (48 kHz), batched;
@@ -152,7 +152,8 @@ def bench_lyrics(lyrics: sbert.SentenceEncoder, sentences: list[str], rounds: in
 
     model = lyrics.model
     batch = sbert.BATCH_SIZE
-    features = [model.preprocess(sentences[i : i + batch]) for i in range(0, len(sentences), batch)]
+    ordered = sorted(sentences, key=len)  # encode() batches by length too: less padding
+    features = [model.preprocess(ordered[i : i + batch]) for i in range(0, len(ordered), batch)]
 
     def bare():
         with torch.inference_mode():
@@ -200,7 +201,7 @@ def bench_covers(cover: openclip.OpenClipEncoder, jpegs: list[bytes], rounds: in
     def load(data: bytes):
         return Image.open(io.BytesIO(data)).convert("RGB")
 
-    pixels = torch.stack([cover.preprocess(load(j)) for j in jpegs])
+    pixels = cover.pixels([load(j) for j in jpegs])
     size = cover.batch_size
 
     def bare():
@@ -215,9 +216,9 @@ def bench_covers(cover: openclip.OpenClipEncoder, jpegs: list[bytes], rounds: in
     bare()  # warm-up
     t = interleaved({"bare": bare, "e2e": e2e}, rounds)
     n = len(jpegs) * rounds
-    # where the end-to-end extra goes: JPEG decode, then resize/crop/normalise (once, single-threaded)
+    # where the end-to-end extra goes: JPEG decode, then resize/crop/normalise (once)
     images, load_s = timed(lambda: [load(j) for j in jpegs])
-    _, prep_s = timed(lambda: [cover.preprocess(im) for im in images])
+    _, prep_s = timed(lambda: cover.pixels(images))
     return {
         "model": cover.name,
         "images": len(jpegs),
@@ -253,7 +254,10 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="crossgenre-bench-") as tmp:
         settings, setup_s = timed(lambda: write_model_dir(Path(tmp), read_profile_settings("full"), size="real"))
         (audio, cover), load_s = timed(
-            lambda: (clap.build_audio({**settings["audio"], "max_windows": None}, Path(tmp)), openclip.build(settings["cover"], Path(tmp)))
+            lambda: (
+                clap.build_audio({**settings["audio"], "max_windows": None}, Path(tmp)),
+                openclip.build(settings["cover"], Path(tmp)),
+            )
         )
         lyrics = sbert.build(settings["lyrics"], Path(tmp))
         results = {
@@ -288,7 +292,8 @@ def main(argv: list[str] | None = None) -> dict:
 def print_table(report: dict) -> None:
     a, ly, c = report["audio"], report["lyrics"], report["covers"]
     m = report["machine"]
-    print(f"\n{m['device']}, {m['torch_threads']} torch threads, load average {m['loadavg_1m_before']} -> {m['loadavg_1m_after']}")
+    load = f"load average {m['loadavg_1m_before']} -> {m['loadavg_1m_after']}"
+    print(f"\n{m['device']}, {m['torch_threads']} torch threads, {load}")
     print(f"{'path':36} {'unit':12} {'rate':>8} {'ratio':>6} {'CPU s/unit':>10} {'CPU ratio':>9}")
 
     def row(label, unit, rate, ratio, cpu, cpu_ratio):
@@ -305,9 +310,11 @@ def print_table(report: dict) -> None:
         row(label, "windows/s", r["windows_per_s"], r["ratio_to_bare"], r["cpu_s_per_window"], r["cpu_ratio_to_bare"])
     row("  30 s songs, grouped", "songs/min", a["grouped"]["songs_per_min"], None, None, None)
     row("lyrics: bare forward", "sentences/s", ly["bare_sentences_per_s"], None, ly["bare_cpu_ms_per_sentence"] / 1000, None)
-    row("lyrics: encode(strings)", "sentences/s", ly["e2e_sentences_per_s"], ly["e2e_ratio"], ly["e2e_cpu_ms_per_sentence"] / 1000, ly["e2e_cpu_ratio"])
+    row("lyrics: encode(strings)", "sentences/s", ly["e2e_sentences_per_s"], ly["e2e_ratio"],
+        ly["e2e_cpu_ms_per_sentence"] / 1000, ly["e2e_cpu_ratio"])
     row("covers: bare forward", "images/s", c["bare_images_per_s"], None, c["bare_cpu_s_per_image"], None)
-    row("covers: JPEG -> PIL -> encode", "images/s", c["e2e_images_per_s"], c["e2e_ratio"], c["e2e_cpu_s_per_image"], c["e2e_cpu_ratio"])
+    row("covers: JPEG -> PIL -> encode", "images/s", c["e2e_images_per_s"], c["e2e_ratio"],
+        c["e2e_cpu_s_per_image"], c["e2e_cpu_ratio"])
     print(
         f"decode (scan.decode, Opus -> 48 kHz mono): {a['decode_s_per_song']} s per ~30 s song; "
         f"cover: JPEG decode {c['jpeg_decode_ms_per_image']} ms, preprocess {c['preprocess_ms_per_image']} ms per image"

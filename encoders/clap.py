@@ -229,7 +229,8 @@ class ClapAudioEncoder(AudioEncoder):
             i += len(starts)
             begin = np.asarray(starts, dtype=np.float64)
             end = np.minimum(begin + self.window, len(song))
-            out.append(AudioEmbedding(windows=v, starts=begin / self.sample_rate, ends=end / self.sample_rate, track=l2_normalize(v.mean(axis=0))))
+            track = l2_normalize(v.mean(axis=0))
+            out.append(AudioEmbedding(windows=v, starts=begin / self.sample_rate, ends=end / self.sample_rate, track=track))
         return out
 
     def embed_windows(self, windows: list[np.ndarray]) -> np.ndarray:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import shutil
 import sys
 import time
 import urllib.error
@@ -90,7 +91,7 @@ FULL_FILES: tuple[ModelFile, ...] = (
         "LAION CLAP music checkpoint (HTSAT-base audio + RoBERTa text, 512-d)",
     ),
     *(
-        ModelFile(f"clap/roberta-base/{name}", _hf(_ROBERTA_REPO, _ROBERTA_REV, name), None, None, "RoBERTa-base config/tokenizer")
+        ModelFile(f"clap/roberta-base/{name}", _hf(_ROBERTA_REPO, _ROBERTA_REV, name), None, None, "RoBERTa config/tokenizer")
         for name in ROBERTA_FILES
     ),
     ModelFile(
@@ -170,9 +171,8 @@ def list_models(model_dir: Path, files: tuple[ModelFile, ...] = FULL_FILES) -> l
     for spec in files:
         path = Path(model_dir) / spec.path
         present = path.is_file()
-        rows.append(
-            {"file": spec.path, "present": present, "size": path.stat().st_size if present else None, "expected_size": spec.size, "about": spec.about}
-        )
+        size = path.stat().st_size if present else None
+        rows.append({"file": spec.path, "present": present, "size": size, "expected_size": spec.size, "about": spec.about})
     return rows
 
 
@@ -192,6 +192,8 @@ def download(
     run resumes the same way when started again. Raises ModelDownloadError with the file, URL and reason.
     """
     model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _check_free_space(model_dir, files)
     fetched = []
     for spec in files:
         dest = model_dir / spec.path
@@ -202,6 +204,22 @@ def download(
         _fetch(spec, dest, progress, retries)
         fetched.append(spec.path)
     return fetched
+
+
+def _check_free_space(model_dir: Path, files: tuple[ModelFile, ...]) -> None:
+    """Refuse to start when the disk cannot hold what is left to fetch (of the files whose size is known)."""
+    needed = 0
+    for spec in files:
+        dest = model_dir / spec.path
+        if spec.size is not None and not dest.is_file():
+            part = _part_path(dest)
+            needed += spec.size - (part.stat().st_size if part.is_file() else 0)
+    free = shutil.disk_usage(model_dir).free
+    if needed > free:
+        raise ModelDownloadError(
+            f"{model_dir} has {free / 1e9:.2f} GB free, the model files need {needed / 1e9:.2f} GB more; "
+            f"free some space or pass another --model-dir"
+        )
 
 
 def _part_path(dest: Path) -> Path:
@@ -216,7 +234,9 @@ def _fetch(spec: ModelFile, dest: Path, progress: bool, retries: int) -> None:
             break
         except (http.client.IncompleteRead, ConnectionError, TimeoutError, urllib.error.URLError) as exc:
             if isinstance(exc, urllib.error.HTTPError) and exc.code < 500:
-                raise ModelDownloadError(f"{spec.path}: the server answered HTTP {exc.code} {exc.reason} for {spec.url}") from None
+                raise ModelDownloadError(
+                    f"{spec.path}: the server answered HTTP {exc.code} {exc.reason} for {spec.url}"
+                ) from None
             if attempt == retries:
                 raise ModelDownloadError(
                     f"{spec.path}: download from {spec.url} failed after {retries + 1} attempts ({_reason(exc)}); "
@@ -292,7 +312,9 @@ def _verify(path: Path, spec: ModelFile, where: Path) -> None:
         return
     if path.name.endswith(".part"):
         path.unlink()
-        raise ModelDownloadError(f"{spec.path}: the download from {spec.url} is damaged ({problem}); it was deleted, run the command again")
+        raise ModelDownloadError(
+            f"{spec.path}: the download from {spec.url} is damaged ({problem}); it was deleted, run the command again"
+        )
     raise ModelDownloadError(f"{where} is not the published file ({problem}); delete it and run `{DOWNLOAD_COMMAND}` again")
 
 

@@ -52,11 +52,26 @@ class OpenClipEncoder(Encoder):
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelMissingError(
-                f"{self.folder} does not hold a loadable OpenCLIP model ({first[:300]}); delete it and run `{DOWNLOAD_COMMAND}`"
+                f"{self.folder} does not hold a loadable OpenCLIP model ({first[:300]}); "
+                f"delete it and run `{DOWNLOAD_COMMAND}`"
             ) from None
         self.model.eval()
         self.tokenizer = open_clip.get_tokenizer(source)
         self.dim = int(self.model.visual.output_dim)
+        self._image_steps, self._normalize = _split_transform(self.preprocess)
+
+    def pixels(self, images: list) -> "torch.Tensor":
+        """(n, 3, H, W) float32 model input for PIL images: exactly `preprocess`, with the tensor steps
+        (to float, normalise) run once on the whole batch. Run per image, those two tiny torch ops cost
+        more than the resize when the CPU is busy (measured: 5-90 ms instead of 0.6 ms an image)."""
+        import torch
+
+        rgb = [im.convert("RGB") for im in images]
+        if self._normalize is None:  # a pipeline of another shape: run it as it is, image by image
+            return torch.stack([self.preprocess(im) for im in rgb])
+        arrays = np.stack([np.asarray(self._image_steps(im), dtype=np.uint8) for im in rgb])  # (n, H, W, 3)
+        batch = torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(255.0)
+        return self._normalize(batch)
 
     def encode(self, inputs: list, modality: str) -> np.ndarray:
         """(len(inputs), dim) unit float32 rows in input order.
@@ -73,13 +88,24 @@ class OpenClipEncoder(Encoder):
         with torch.inference_mode():
             if modality == "image":
                 for i in range(0, len(inputs), self.batch_size):
-                    pixels = torch.stack([self.preprocess(im.convert("RGB")) for im in inputs[i : i + self.batch_size]])
-                    parts.append(self.model.encode_image(pixels.to(self.device), normalize=True).float().cpu().numpy())
+                    pixels = self.pixels(inputs[i : i + self.batch_size]).to(self.device)
+                    parts.append(self.model.encode_image(pixels, normalize=True).float().cpu().numpy())
             else:
                 for i in range(0, len(inputs), TEXT_BATCH):
                     tokens = self.tokenizer([str(t) for t in inputs[i : i + TEXT_BATCH]])
                     parts.append(self.model.encode_text(tokens.to(self.device), normalize=True).float().cpu().numpy())
         return l2_normalize(np.concatenate(parts))
+
+
+def _split_transform(preprocess):
+    """open_clip's eval transform as (its PIL steps, its Normalize), when it ends in ToTensor + Normalize
+    (open_clip's image_transform does); else (None, None)."""
+    from torchvision import transforms
+
+    steps = list(getattr(preprocess, "transforms", []))
+    if len(steps) >= 2 and isinstance(steps[-2], transforms.ToTensor) and isinstance(steps[-1], transforms.Normalize):
+        return transforms.Compose(steps[:-2]), steps[-1]
+    return None, None
 
 
 def build(settings: dict, model_dir: Path) -> OpenClipEncoder:

@@ -47,7 +47,9 @@ def write_roberta_folder(folder: Path, layers: int = 1, vocab_size: int = 320) -
     folder.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # roberta-base's, at its ids 0..4 in this order
-    bpe.train_from_iterator(TOKENIZER_CORPUS, vocab_size=vocab_size, min_frequency=1, special_tokens=specials, show_progress=False)
+    bpe.train_from_iterator(
+        TOKENIZER_CORPUS, vocab_size=vocab_size, min_frequency=1, special_tokens=specials, show_progress=False
+    )
     bpe.save_model(str(folder))
     tokenizer = transformers.RobertaTokenizer(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
     tokenizer.save_pretrained(str(folder))

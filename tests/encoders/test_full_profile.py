@@ -175,6 +175,9 @@ def test_openclip_images_and_text(cover):
     np.testing.assert_array_equal(cover.encode(images, "image"), vectors)
     singles = np.concatenate([cover.encode([im], "image") for im in images])
     np.testing.assert_allclose(vectors, singles, atol=1e-4)
+    # batched preprocessing gives open_clip's own per-image preprocessing, to the bit
+    reference = np.stack([cover.preprocess(im.convert("RGB")).numpy() for im in images])
+    np.testing.assert_allclose(cover.pixels(images).numpy(), reference, atol=1e-6)
     texts = cover.encode(["a red album cover with a skull", "jazz"], "text")
     assert texts.shape == (2, 32)
     np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
@@ -267,7 +270,8 @@ def _spec(server: _Server, path: str, body: bytes, sha256: str | None = None) ->
 def test_download_resumes_after_a_dropped_connection(tmp_path):
     body = np.random.default_rng(0).bytes(300_000)
     with _Server({"/weights.bin": body, "/small.json": b"{}"}, cut_first=True) as server:
-        files = (_spec(server, "/weights.bin", body), models.ModelFile("sub/small.json", server.url("/small.json"), None, None, "t"))
+        unchecked = models.ModelFile("sub/small.json", server.url("/small.json"), None, None, "no published checksum")
+        files = (_spec(server, "/weights.bin", body), unchecked)
         fetched = models.download(tmp_path, progress=False, files=files)
         assert fetched == ["sub/weights.bin", "sub/small.json"]
         assert (tmp_path / "sub/weights.bin").read_bytes() == body
@@ -301,6 +305,11 @@ def test_download_checksum_mismatch_and_http_errors(tmp_path):
         absent = models.ModelFile("sub/x.bin", server.url("/x.bin"), None, None, "t")
         with pytest.raises(models.ModelDownloadError, match="404"):
             models.download(tmp_path, progress=False, files=(absent,))
+        count = len(server.requests)
+        huge = models.ModelFile("sub/huge.bin", server.url("/w.bin"), None, 10**18, "more than any disk")
+        with pytest.raises(models.ModelDownloadError, match="GB free"):
+            models.download(tmp_path, progress=False, files=(huge,))
+        assert len(server.requests) == count  # refused before asking the server
     # a present file that is not the published one is reported, not overwritten
     (tmp_path / "sub/w.bin").write_bytes(body)
     with pytest.raises(models.ModelDownloadError, match="delete it"):
