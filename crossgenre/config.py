@@ -14,7 +14,9 @@ from .errors import CrossgenreError
 
 
 def default_model_dir() -> Path:
-    return Path(os.environ.get("CROSSGENRE_MODEL_DIR") or Path.home() / ".local/share/crossgenre/models")
+    from encoders.models import default_model_dir as models_default
+
+    return models_default()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .workspace import Workspace
 log = logging.getLogger("crossgenre")
 
 PREFETCH_DEPTH = 4
+AUDIO_BATCH_SONGS = 4  # songs whose audio windows are encoded in one batch (when the encoder can)
 
 
 def song_id(path: str | Path) -> str:
@@ -153,6 +154,7 @@ class Indexer:
             jobs.append(lambda p=path, s=sid, st=stat: _prepare_with_hash(p, s, st, rate))
         olds = {sid: old for _, sid, _, old in todo}
         batch: list[SongRecord] = []
+        ready: list[_Prepared] = []  # decoded songs waiting for the audio encoder, embedded together
         bar = tqdm(total=len(todo), unit="song", desc="Indexing", disable=not self.progress, dynamic_ncols=True)
         done = 0
         for item in _prefetched(jobs, PREFETCH_DEPTH):
@@ -172,20 +174,38 @@ class Indexer:
                 self._touch(item)
                 report.unchanged += 1
                 continue
-            try:
-                batch.append(self._embed(item))
-            except CrossgenreError as exc:
-                report.failed.append((item.path, str(exc)))
-                continue
-            if old:
-                report.updated += 1
-            else:
-                report.added += 1
+            ready.append(item)
+            if len(ready) >= AUDIO_BATCH_SONGS:
+                batch += self._embed_ready(ready, olds, report)
+                ready = []
             if len(batch) >= self.ws.config.batch_size:
                 self.ws.store.write_songs(batch)
                 batch = []
+        batch += self._embed_ready(ready, olds, report)
         self.ws.store.write_songs(batch)
         bar.close()
+
+    def _embed_ready(self, items: list[_Prepared], olds: dict, report: IndexReport) -> list[SongRecord]:
+        """Records of decoded songs; their audio windows go through the audio encoder together when it can batch."""
+        if not items:
+            return []
+        audio = self.profile.audio
+        if hasattr(audio, "embed_songs"):  # windows of several songs in one batch: the model runs at its bare speed
+            embeddings = audio.embed_songs([i.waveform for i in items])
+        else:
+            embeddings = [audio.embed_song(i.waveform) for i in items]
+        records = []
+        for item, embedding in zip(items, embeddings):
+            try:
+                records.append(self._embed(item, embedding))
+            except CrossgenreError as exc:
+                report.failed.append((item.path, str(exc)))
+                continue
+            if olds.get(item.sid):
+                report.updated += 1
+            else:
+                report.added += 1
+        return records
 
     def _touch(self, item: _Prepared) -> None:
         rows = self.ws.store.get_songs([item.sid])
@@ -194,10 +214,9 @@ class Indexer:
             row["mtime"], row["size"] = item.stat
             self.ws.store.upsert_rows([row])
 
-    def _embed(self, item: _Prepared) -> SongRecord:
-        """All vectors and the row of one decoded song."""
+    def _embed(self, item: _Prepared, audio) -> SongRecord:
+        """All vectors and the row of one decoded song, given its audio embedding."""
         p, t = self.profile, item.track
-        audio = p.audio.embed_song(item.waveform)
         vectors = {"audio": audio.track}
         if p.describe_field == "tags":
             # the tag bridge compares queries with tag probabilities in its own (prior-lifted) space

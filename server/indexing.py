@@ -106,7 +106,7 @@ class _Locked:
     per song, so searches interleave with a re-index instead of racing it inside a tokenizer or model.
     """
 
-    CALLS = ("encode", "embed_song", "embed_lyrics")
+    CALLS = ("encode", "embed_song", "embed_songs", "embed_lyrics")
 
     def __init__(self, inner, lock):
         self._inner, self._lock = inner, lock
