@@ -75,8 +75,11 @@ class Profile:
         return "text" in self.cover.modalities
 
 
-def read_profile_settings(name: str) -> dict:
-    path = PROFILE_DIR / f"{name}.json"
+def read_profile_settings(name: str, model_dir: Path | None = None) -> dict:
+    """A profile's settings: `<model_dir>/<name>.json` when the model folder carries its own (for other
+    checkpoints or architectures than the defaults), else the one shipped in encoders/profiles/."""
+    own = Path(model_dir) / f"{name}.json" if model_dir is not None else None
+    path = own if own is not None and own.is_file() else PROFILE_DIR / f"{name}.json"
     if not path.exists():
         raise CrossgenreError(f"unknown model profile {name!r}; choose one of: {', '.join(PROFILES)}, auto")
     return json.loads(path.read_text())
@@ -94,7 +97,7 @@ def full_profile_missing(model_dir: Path) -> list[str]:
     """Files the full profile needs that are not in model_dir (empty when it can load)."""
     from .models import missing_files
 
-    return missing_files(read_profile_settings("full"), Path(model_dir))
+    return missing_files(read_profile_settings("full", model_dir), Path(model_dir))
 
 
 def resolve_profile_name(name: str, model_dir: Path) -> tuple[str, str | None]:
@@ -115,7 +118,7 @@ def load_profile(name: str, model_dir: Path, max_windows: int | None = None) -> 
 
     Raises ModelMissingError, naming the file and the download command, when weights are absent.
     """
-    settings = read_profile_settings(name)
+    settings = read_profile_settings(name, model_dir)
     if name == "full":
         missing = full_profile_missing(model_dir)
         if missing:
