@@ -33,3 +33,13 @@ def indexed(library, tmp_path_factory):
     refit_if_needed(ws, progress=False)
     yield config, ws, report
     ws.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri(tmp_path_factory):
+    """A real Milvus standalone server (the `milvus` PyPI package) on 127.0.0.1, for the whole session."""
+    from tests.fixtures.milvus_server import start_server
+
+    server, uri = start_server(str(tmp_path_factory.mktemp("milvus-server")))
+    yield uri
+    server.stop()
