@@ -107,7 +107,6 @@ class Indexer:
         self.profile = workspace.profile
         self.progress = progress
         self.on_progress = on_progress  # callable(done, total), e.g. for the server's status endpoint
-        self._genre_vectors = None
 
     def run(self, paths: list[str | Path]) -> IndexReport:
         started = time.perf_counter()
@@ -234,7 +233,7 @@ class Indexer:
         genre = normalize_genre(t.genre)
         genre_source = "tag"
         if not genre:
-            genre, genre_source = self.predict_genre(vectors[p.describe_field]), "predicted"
+            genre, genre_source = p.predict_genre(vectors[p.describe_field]), "predicted"
         extra = {"window_policy": p.audio.window_policy}
         if audio.tags is not None and hasattr(p.audio, "tag_names"):
             order = np.argsort(-audio.tags)[:5]
@@ -291,16 +290,6 @@ class Indexer:
 
     def _fusion_version(self) -> str:
         return getattr(self.ws.fusion, "version", "none") if self.ws.fusion is not None else "none"
-
-    def predict_genre(self, describe_vector: np.ndarray) -> str:
-        """The genre whose description lies nearest the song's sound (zero-shot, through the describe encoder)."""
-        from scan.genres import genre_prompts
-
-        if self._genre_vectors is None:
-            prompts = genre_prompts()
-            self._genre_names = list(prompts)
-            self._genre_vectors = self.profile.describe.encode(list(prompts.values()), "text")
-        return self._genre_names[int(np.argmax(self._genre_vectors @ describe_vector))]
 
 
 def _prepare_with_hash(path: Path, sid: str, stat, rate: int) -> _Prepared:

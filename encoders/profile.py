@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from crossgenre.errors import CrossgenreError, ModelMissingError
 
 from .base import AudioEncoder, Encoder
@@ -48,6 +50,7 @@ class Profile:
     cover: Encoder
     settings: dict = field(default_factory=dict)
     printer: AudioPrinter = field(default_factory=AudioPrinter)  # model-free: which song a clip came from
+    _genres: tuple | None = field(default=None, repr=False)  # genre names and their describe vectors, made once
 
     @property
     def vector_fields(self) -> dict[str, int]:
@@ -68,6 +71,16 @@ class Profile:
             "cover": self.cover.name,
             "print": self.printer.name,
         }
+
+    def predict_genre(self, describe_vector: np.ndarray) -> str:
+        """The genre whose description lies nearest a sound (a vector in `describe_field` space), zero-shot."""
+        from scan.genres import genre_prompts
+
+        if self._genres is None:
+            prompts = genre_prompts()
+            self._genres = (list(prompts), self.describe.encode(list(prompts.values()), "text"))
+        names, vectors = self._genres
+        return names[int(np.argmax(vectors @ describe_vector))]
 
     @property
     def cover_text(self) -> bool:

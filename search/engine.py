@@ -79,7 +79,6 @@ class SearchEngine:
         # One model call at a time (queries, and a re-index sharing these models): on a few cores
         # overlapping calls only fight over them. Public so a re-index in the server can take it.
         self.model_lock = threading.Lock()
-        self._genre_vectors = None
 
     # -- query -> routes -----------------------------------------------------------------------
     def plan(self, query: Query) -> Plan:
@@ -284,12 +283,8 @@ class SearchEngine:
                     g = normalize_genre(" ".join(words[i : i + n]))
                     if g and g in genre_prompts():
                         return g
-            vec = self._describe(query.text)
-            if self._genre_vectors is None:
-                prompts = genre_prompts()
-                self._genre_names = list(prompts)
-                self._genre_vectors = self.profile.describe.encode(list(prompts.values()), "text")
-            return self._genre_names[int(np.argmax(self._genre_vectors @ vec))]
+            with self.model_lock:
+                return self.profile.predict_genre(self._describe(query.text))
         fused, _, _ = self._fuse(plan, flt, DEFAULT_WEIGHTS, "rrf", 10)
         if not fused:
             return None
@@ -300,10 +295,11 @@ class SearchEngine:
 def _diversify(order: list[str], scores: dict[str, float], songs: dict[str, dict], decay: float = 0.6) -> list[str]:
     """Greedy re-ranking that spreads results over genres: each repeat of a genre scales a score by `decay`."""
     remaining = [sid for sid in order if sid in songs]
+    floor = min((scores[sid] for sid in remaining), default=0.0)
     counts: dict[str, int] = {}
     out = []
-    while remaining:
-        best = max(remaining, key=lambda sid: scores[sid] * decay ** counts.get(songs[sid].get("genre", ""), 0))
+    while remaining:  # scores shifted to be positive, so that scaling always lowers them
+        best = max(remaining, key=lambda sid: (scores[sid] - floor + 1e-6) * decay ** counts.get(songs[sid].get("genre", ""), 0))
         remaining.remove(best)
         g = songs[best].get("genre", "")
         counts[g] = counts.get(g, 0) + 1
