@@ -17,6 +17,7 @@ Milvus Lite file with VectorStore's schema and collections. The library grows 1k
   windows      VectorStore.search_windows(vector, 240): the clip query's window search.
   prints       VectorStore.search_prints(clip prints, 1): the clip query's print search (~64 prints a clip).
   write        one indexer batch (VectorStore.write_songs, 16 songs) into the grown index, and deleting it.
+  store calls  mean ms each query type spends in each VectorStore call during its end-to-end search.
   memory       RSS of this Python process and of the Milvus Lite server (its child process).
 
 Real songs have more parts than the defaults: musicnn covers a 4-minute song with 80 windows (40 with
@@ -205,6 +206,36 @@ def route_vectors(engine, queries: dict[str, list]) -> tuple[dict[str, list[np.n
     return out, prints
 
 
+class CallTimes:
+    """Seconds each query kind spends in each VectorStore read method, while a `with` block runs.
+
+    The store's methods are wrapped on the instance for the block's length and put back after.
+    """
+
+    METHODS = ("search", "hybrid_search", "get_songs", "search_windows", "search_prints", "search_chunks")
+
+    def __init__(self, store):
+        self.store, self.kind, self.seconds = store, "", {}
+
+    def __enter__(self):
+        for name in self.METHODS:
+            def timed(*a, _f=getattr(self.store, name), _name=name, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return _f(*a, **kw)
+                finally:
+                    per = self.seconds.setdefault(self.kind, {})
+                    per[_name] = per.get(_name, 0.0) + time.perf_counter() - t0
+
+            setattr(self.store, name, timed)
+        return self
+
+    def __exit__(self, *exc):
+        for name in self.METHODS:
+            delattr(self.store, name)  # back to the class's method
+        return False
+
+
 def measure(engine, store, queries, vectors, prints, matrices, rounds: int, threads: list[int]) -> dict:
     """Latencies at the current library size: end-to-end and encode-only per type and torch thread count,
     one route vs exact, window and print searches."""
@@ -215,22 +246,28 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
     for q in (queries["text"][0], queries["clip"][0], queries["image"][0]):
         engine.search(q)  # warm-up: Milvus loads segments, torch allocates
     n = max(len(v) for v in queries.values())
-    for _ in range(rounds):
-        for i in range(n):
-            for t in threads:  # thread settings and query types take turns
-                torch.set_num_threads(t)
-                for kind in queries:
-                    if i >= len(queries[kind]):
-                        continue
-                    q = queries[kind][i]
-                    t0 = time.perf_counter()
-                    engine.plan(q)
-                    t1 = time.perf_counter()
-                    engine.search(q)
-                    t2 = time.perf_counter()
-                    enc[t][kind].append(t1 - t0)
-                    e2e[t][kind].append(t2 - t1)
+    calls = CallTimes(store)
+    with calls:
+        for _ in range(rounds):
+            for i in range(n):
+                for t in threads:  # thread settings and query types take turns
+                    torch.set_num_threads(t)
+                    for kind in queries:
+                        if i >= len(queries[kind]):
+                            continue
+                        q = queries[kind][i]
+                        t0 = time.perf_counter()
+                        engine.plan(q)
+                        t1 = time.perf_counter()
+                        calls.kind = kind
+                        engine.search(q)
+                        calls.kind = ""
+                        t2 = time.perf_counter()
+                        enc[t][kind].append(t1 - t0)
+                        e2e[t][kind].append(t2 - t1)
     torch.set_num_threads(threads[0])
+    done = {kind: rounds * len(queries[kind]) * len(threads) for kind in queries}
+    store_ms = {kind: {m: round(1000 * s / done[kind], 2) for m, s in per.items()} for kind, per in calls.seconds.items() if kind}
     routes = {}
     ids = matrices["ids"]
     for field_name, vecs in vectors.items():
@@ -261,6 +298,7 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
         prt.append(time.perf_counter() - t0)
     return {
         "end_to_end": {f"{t}_threads": {k: report.percentiles(v) for k, v in e2e[t].items()} for t in threads},
+        "store_ms_per_query": store_ms,  # mean ms in each VectorStore call, over all thread settings
         "encode_only": {f"{t}_threads": {k: report.percentiles(v) for k, v in enc[t].items()} for t in threads},
         "one_route": routes,
         "window_search_240": report.percentiles(win),
@@ -382,6 +420,8 @@ def print_size(row: dict) -> None:
         for kind, s in kinds.items():
             print(f"  {kind:8} {t.split('_')[0]:>7} {s['p50_ms']:8.1f} {s['p95_ms']:8.1f} {s['p99_ms']:8.1f}   "
                   f"{row['encode_only'][t][kind]['p50_ms']:10.1f}")
+    for kind, per in row["store_ms_per_query"].items():
+        print(f"  {kind} search, mean ms in the store: " + ", ".join(f"{m} {v:.1f}" for m, v in per.items()))
     print(f"  {'route':8} {'dim':>4} {'milvus p50':>11} {'exact p50':>10} {'ratio':>6} {'R@10':>6}")
     for f, r in row["one_route"].items():
         print(f"  {f:8} {r['dim']:4d} {r['milvus']['p50_ms']:11.2f} {r['exact_numpy']['p50_ms']:10.2f} "
