@@ -16,8 +16,9 @@ Needs `ray[data]` (and a pyarrow that takes numpy 1.26: pyarrow 20). Steps, in o
            the audio role, through the factory load_profile uses (`build_encoder` with the profile's
            audio settings): the whole profile would also import and load MiniLM, which this stage
            never calls (measured: ~100 s per actor on the loaded 2-core machine, for nothing).
-  long     one 4-minute song (demo tracks joined) through decode-equivalent work and embed_song with
-           the profile's window policy: the per-song figure a scale-out projection needs.
+  long     one 4-minute song (demo tracks joined) through embed_song with the profile's window policy,
+           at one torch thread as an actor runs, and the decode CPU time scaled from the demo tracks:
+           the per-song figure a scale-out projection needs.
 
 docs/scale-out.md turns the measured per-song CPU seconds into time and cost for 10M songs.
 """
@@ -117,11 +118,15 @@ def single_process(tracks: list[Path], model_dir: Path) -> tuple[dict, dict]:
 
 
 def long_song(tracks: list[Path], model_dir: Path) -> dict:
-    """CPU seconds for one 4-minute song: decoding (scaled from the demo tracks' rate) and embed_song."""
-    from encoders.profile import load_profile
+    """CPU seconds for one 4-minute song at one torch thread: decoding (scaled from the demo tracks' rate) and embed_song."""
+    import torch
+
+    from encoders.profile import build_encoder, read_profile_settings
     from scan import decode_audio
 
-    audio = load_profile("offline", model_dir).audio
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each actor runs
+    audio = build_encoder(read_profile_settings("offline")["audio"], model_dir)
     waves, decode_cpu = [], 0.0
     for t in tracks:
         c0 = time.process_time()
@@ -130,9 +135,11 @@ def long_song(tracks: list[Path], model_dir: Path) -> dict:
     joined = np.concatenate(waves)
     song = np.resize(joined, int(LONG_SONG_SECONDS * audio.sample_rate))
     decode_per_audio_s = decode_cpu / (len(joined) / audio.sample_rate)
+    audio.embed_song(song[: 10 * audio.sample_rate])  # warm-up
     c0, w0 = time.process_time(), time.perf_counter()
     e = audio.embed_song(song)
-    return {"seconds": LONG_SONG_SECONDS, "window_policy": audio.window_policy, "windows": len(e.windows),
+    torch.set_num_threads(threads)
+    return {"seconds": LONG_SONG_SECONDS, "window_policy": audio.window_policy, "windows": len(e.windows), "torch_threads": 1,
             "embed_cpu_s": round(time.process_time() - c0, 3), "embed_wall_s": round(time.perf_counter() - w0, 3),
             "decode_cpu_s_estimate": round(decode_per_audio_s * LONG_SONG_SECONDS, 3)}
 
@@ -244,7 +251,7 @@ def print_table(out: dict) -> None:
     d = out["max_abs_diff"]
     print(f"Ray vs single process, max |diff|: track {d['track']:.1e}, windows {d['windows']:.1e}, tags {d['tags']:.1e} "
           f"({'equal' if out['equal_within_tolerance'] else 'NOT equal'} within {out['tolerance']:g})")
-    print(f"one {lg['seconds']:.0f} s song ({lg['window_policy']}, {lg['windows']} windows): embed {lg['embed_cpu_s']} CPU s, "
+    print(f"one {lg['seconds']:.0f} s song ({lg['window_policy']}, {lg['windows']} windows, 1 thread): embed {lg['embed_cpu_s']} CPU s, "
           f"decode ~{lg['decode_cpu_s_estimate']} CPU s")
 
 

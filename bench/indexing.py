@@ -91,13 +91,19 @@ def stage_targets(indexer, ws) -> list[tuple[object, str, str]]:
     import crossgenre.indexer as ix
 
     p = ws.profile
-    return [
+    targets = [
         (ix, "content_hash", "hash"), (ix, "read_track", "read tags+cover"), (ix, "decode_audio", "decode"),
-        (p.audio, "embed_song", "encode audio"), (p.describe, "song_vector", "tag vector"),
-        (ix, "to_print_rate", "prints"), (p.printer, "song_prints", "prints"),
+        (p.audio, "embed_songs", "encode audio"), (p.audio, "embed_song", "encode audio"),
+        (p.describe, "song_vector", "tag vector"), (ix, "to_print_rate", "prints"), (p.printer, "song_prints", "prints"),
         (p.lyrics, "embed_lyrics", "lyrics"), (indexer, "_cover_vector", "cover"), (indexer, "_joint", "fuse"),
-        (indexer, "predict_genre", "genre"), (ws.store, "write_songs", "insert"),
+        (p, "predict_genre", "genre"), (indexer, "predict_genre", "genre"), (ws.store, "write_songs", "insert"),
     ]
+    # the indexer moves pieces between rooms now and then: time the ones this version has
+    # (embed_songs calls embed_song inside some encoders: wrap one of the two, the outer)
+    present = [t for t in targets if hasattr(t[0], t[1])]
+    if any(t[1] == "embed_songs" for t in present):
+        present = [t for t in present if t[1] != "embed_song"]
+    return present
 
 
 def fresh_index(ws) -> None:
