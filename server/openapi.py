@@ -37,8 +37,10 @@ FILTERS = {
                     "description": "songs with the same feel from other genres than the query's"},
     "query_genre": _nullable("string", maxLength=256,
                              description="cross-genre mode: the genre to move away from (inferred when absent)"),
-    "ranker": {"type": "string", "enum": ["rrf", "weighted"], "default": "rrf",
-               "description": "how routes are fused: reciprocal rank fusion or a weighted sum"},
+    "ranker": {"type": "string", "enum": ["rrf", "weighted"],
+               "description": "how routes are fused: reciprocal rank fusion or a weighted sum; absent: rrf for "
+                              "text and clips, weighted for images (a cover photo's own album first), "
+                              "weighted when `weights` are given"},
 }
 
 WEIGHTS = {
