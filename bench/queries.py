@@ -1,14 +1,16 @@
 """Query latency at scale: text, clip and image searches over N songs, and Milvus against exact search.
 
-    .venv/bin/python bench/queries.py --threads 1                      # N = 1k, 10k, 100k (~30 min here)
-    .venv/bin/python bench/queries.py --sizes 1000,10000 --threads 1,2 # ~8 min: 1 vs 2 torch threads
+    .venv/bin/python bench/queries.py --threads 1                      # N = 1k, 10k, 100k: ~5 min on a quiet
+                                                                       # 2-core machine, ~15 when shared
+    .venv/bin/python bench/queries.py --sizes 1000,10000 --threads 1,2 # ~3 min: 1 vs 2 torch threads
 
 Query side: the real offline profile (musicnn, MiniLM, the tag bridge, the cover descriptor), loaded by
 `load_profile("offline", ...)`, and the real SearchEngine: text prompts, 10 s WAV clips cut from the demo
 tracks, and phone photos of the demo covers. Stored side: synthetic songs, random unit vectors of the
 profile's real dims (tags: non-negative, as probabilities are), `--windows` audio windows and
 `--prints` audio prints per song, and `--chunks` lyric chunks per song with lyrics, written into a
-Milvus Lite file with VectorStore's schema and collections. The library grows 1k -> 10k -> 100k in one file, and each size is measured in turn:
+Milvus Lite file with VectorStore's schema and collections. The library grows 1k -> 10k -> 100k in one
+file, and each size is measured in turn:
 
   end-to-end   SearchEngine.search(Query(k=10)) per query type: p50/p95/p99 (encoding included), and the
                encoding alone (engine.plan), so the Milvus share can be read off.
