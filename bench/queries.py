@@ -25,6 +25,9 @@ file, and each size is measured in turn:
 Real songs have more parts than the defaults: musicnn covers a 4-minute song with 80 windows (40 with
 the offline profile's max_windows) and the printer stores one print a second (240). FLAT search cost
 grows linearly with the rows searched, so window and print search times scale up by that ratio.
+`--milvus-uri` points the same run at a Milvus server (HNSW indexes, waited for before measuring). It
+has not been run against a server yet: on the shared development machine a second embedded Milvus
+could not start beside another developer's (fixed etcd peer port).
 The stored vectors are random, so they say nothing of result quality; Milvus Lite searches FLAT
 (exact) indexes, so its cost does not depend on the vectors' distribution either. A fusion is fitted on
 the first 1,000 synthetic songs so that text and image queries take their joint routes, as in a real
@@ -147,6 +150,36 @@ def insert_rows(store, collection: str, rows: list[dict], dim: int) -> None:
     per = max(1, INSERT_ROWS_BYTES // (4 * dim))
     for i in range(0, len(rows), per):
         store.client.insert(collection, rows[i : i + per])
+
+
+def insert_songs(store, rows: list[dict], dims: dict[str, int]) -> None:
+    """Song rows in bulk: straight into the songs collection, or through VectorStore.upsert_rows where the
+    store splits song vectors into side collections (Milvus servers before 2.4)."""
+    if not store.split:
+        insert_rows(store, store.songs, rows, sum(dims.values()))
+        return
+    per = max(1, INSERT_ROWS_BYTES // (4 * sum(dims.values())))
+    for i in range(0, len(rows), per):
+        store.upsert_rows(rows[i : i + per])
+
+
+def wait_for_indexes(store, timeout: float = 1800.0) -> float:
+    """On a Milvus server, wait until every collection's vector index covers all its rows; returns seconds waited.
+
+    A server builds HNSW graphs for sealed segments in the background; searching before they are built
+    would time brute-force scans of growing segments instead.
+    """
+    start = time.perf_counter()
+    names = [n for n in store.client.list_collections() if n.startswith(store.prefix + "_")]
+    while time.perf_counter() - start < timeout:
+        pending = 0
+        for name in names:
+            for index in store.client.list_indexes(name):
+                pending += int(store.client.describe_index(name, index).get("pending_index_rows", 0) or 0)
+        if pending == 0:
+            break
+        time.sleep(2.0)
+    return time.perf_counter() - start
 
 
 def record_batch(lib: SyntheticLibrary, start: int, n: int, rng: np.random.Generator):
@@ -324,6 +357,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", default="", help="torch thread counts to compare, e.g. 1,2 (default: every "
                         "core, as `crossgenre serve` sets); they take turns query by query")
     parser.add_argument("--workdir", type=Path, help="where the Milvus Lite file goes (default: a temporary folder)")
+    parser.add_argument("--milvus-uri", default="", help="a Milvus server (http://host:19530) instead of a Lite "
+                        "file: HNSW indexes; the bench's collections (prefix `bench`) are dropped first and after")
     parser.add_argument("--out", type=Path, default=report.RESULTS)
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",")})
@@ -349,8 +384,12 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="crossgenre-queries-", dir=args.workdir) as tmp:
         profile = load_profile("offline", Path(tmp) / "models")
         fields = profile.vector_fields
-        store = VectorStore(str(Path(tmp) / "bench.db"), prefix="bench")
+        store = VectorStore(args.milvus_uri or str(Path(tmp) / "bench.db"), prefix="bench")
+        store.drop()  # a server may hold a previous run's collections
         store.open(fields, profile.printer.dim)
+        backend = (f"Milvus server {store.client.get_server_version()} ({'split' if store.split else 'one'} songs "
+                   "collection, HNSW M 16, efConstruction 200, ef max(64, 2 x limit))" if store.is_server
+                   else "Milvus Lite (FLAT)")
         lib = SyntheticLibrary(fields, args.windows, args.chunks, args.prints, profile.printer.dim)
         queries = build_queries(args.queries, args.clip_queries, report.ROOT / "data" / "bench" / "demo-library")
 
@@ -368,7 +407,7 @@ def main(argv: list[str] | None = None) -> dict:
                 insert_rows(store, store.windows, rows["windows"], fields["audio"])
                 insert_rows(store, store.chunks, rows["chunks"], fields["lyrics"])
                 insert_rows(store, store.prints, rows["prints"], lib.print_dim)
-                insert_rows(store, store.songs, rows["songs"], sum(fields.values()))
+                insert_songs(store, rows["songs"], fields)
                 load_s += time.perf_counter() - t0
                 for f in matrices:
                     matrices[f].append(data[f])
@@ -382,12 +421,14 @@ def main(argv: list[str] | None = None) -> dict:
                     engine = SearchEngine(profile, store, model)
             t0 = time.perf_counter()
             store.flush()
+            if store.is_server:
+                wait_for_indexes(store)
             flush_s = time.perf_counter() - t0
             have = size
             mats = {f: np.concatenate(v) for f, v in matrices.items()}
             matrices = {f: [m] for f, m in mats.items()}
             mats["ids"] = ids
-            print(f"N={size}: loaded in {load_s:.1f} s (+ flush {flush_s:.1f} s); measuring...", flush=True)
+            print(f"N={size}: loaded in {load_s:.1f} s (+ flush and index {flush_s:.1f} s); measuring...", flush=True)
             vectors, prints = route_vectors(engine, queries)
             row = {"songs": size, "windows": size * args.windows, "prints": size * args.prints,
                    "load_s": round(load_s, 1), "flush_s": round(flush_s, 1),
@@ -407,9 +448,11 @@ def main(argv: list[str] | None = None) -> dict:
             out = {**info, "setup": {"windows_per_song": args.windows, "prints_per_song": args.prints,
                                      "chunks_per_song_with_lyrics": args.chunks, "queries": {k: len(v) for k, v in queries.items()},
                                      "rounds": args.rounds, "torch_threads": threads, "fusion_fit_s": round(fusion_s, 1),
-                                     "fields": fields, "backend": "Milvus Lite (FLAT)"},
+                                     "fields": fields, "backend": backend},
                    "sizes": results, "machine_after": report.machine(), "total_s": round(time.perf_counter() - started, 1)}
             path = report.write("queries", out, args.out, path)  # after each size: a long run keeps what it measured
+        if store.is_server:
+            store.drop()
         store.close()
     print_summary(out)
     print(f"\nwrote {path}")
