@@ -361,8 +361,8 @@ class VectorStore:
     def _fuse_here(self, routes, limit: int, ranker: str, rrf_k: int) -> list[dict]:
         """Hybrid search for servers without it: each route searched, then RRF or a weighted sum of scores."""
         scores: dict[str, float] = {}
-        for field, vector, weight, flt in routes:
-            for rank, h in enumerate(self.search(field, vector, limit, flt), start=1):
+        for vector_field, vector, weight, flt in routes:
+            for rank, h in enumerate(self.search(vector_field, vector, limit, flt), start=1):
                 part = 1.0 / (rrf_k + rank) if ranker == "rrf" else weight * float(h["distance"])
                 scores[h["id"]] = scores.get(h["id"], 0.0) + part
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
