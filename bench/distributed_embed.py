@@ -89,11 +89,11 @@ def single_process(tracks: list[Path], model_dir: Path) -> tuple[dict, dict]:
     """Vectors of every track embedded in this process, and the timings."""
     import torch
 
-    from crossgenre.indexer import set_threads
+    from encoders.device import configure_threads
     from encoders.profile import load_profile
     from scan import decode_audio
 
-    set_threads()
+    configure_threads()
     audio = load_profile("offline", model_dir).audio
     audio.embed_song(decode_audio(tracks[0], audio.sample_rate))  # warm-up
     vectors = {}

@@ -194,13 +194,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from crossgenre.indexer import set_threads
+    from encoders.device import configure_threads
     from encoders.device import hub_offline
     from encoders.profile import load_profile
     from scan import decode_audio
 
     hub_offline()
-    set_threads()
+    configure_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()

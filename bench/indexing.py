@@ -184,12 +184,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     from crossgenre.config import Config
     from crossgenre.fusing import refit_if_needed
-    from crossgenre.indexer import set_threads
+    from encoders.device import configure_threads
     from crossgenre.workspace import open_for_indexing
     from encoders.device import hub_offline
 
     hub_offline()
-    set_threads()
+    configure_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)

@@ -367,11 +367,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from crossgenre.indexer import set_threads
+    from encoders.device import configure_threads
     from encoders.device import hub_offline
 
     hub_offline()
-    set_threads()  # what `crossgenre serve` does
+    configure_threads()  # what `crossgenre serve` does
     threads = [int(t) for t in args.threads.split(",") if t] or [torch.get_num_threads()]
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     from encoders.profile import load_profile

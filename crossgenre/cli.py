@@ -135,14 +135,16 @@ def _config(args):
 
 
 def cmd_index(args) -> int:
-    from .indexer import Indexer, set_threads
+    from encoders.device import configure_threads
+
+    from .indexer import Indexer
     from .workspace import open_for_indexing
 
     config = _config(args)
     for p in args.paths:
         if not Path(p).exists():
             raise CrossgenreError(f"library path {p} does not exist")
-    set_threads()
+    configure_threads()
     ws = open_for_indexing(config, args.profile, rebuild=args.rebuild)
     try:
         report = Indexer(ws, progress=not args.quiet).run(args.paths)

@@ -101,17 +101,18 @@ def clip_bytes(path: Path, start: float, seconds: float) -> bytes:
 def run_demo(config, args) -> int:
     from dataclasses import replace
 
+    from encoders.device import configure_threads
     from search import Query, SearchEngine
 
     from .cli import format_hits
     from .fusing import refit_if_needed
-    from .indexer import Indexer, set_threads
+    from .indexer import Indexer
     from .workspace import open_for_indexing
 
     library = Path(config.data_dir) / "demo-library"
     tracks = build_demo_library(library)
     print(f"Demo library: {len(tracks)} real tracks in {library}")
-    set_threads()
+    configure_threads()
     ws = open_for_indexing(config, args.profile)
     try:
         report = Indexer(ws, progress=not args.quiet).run([library])

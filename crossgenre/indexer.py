@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -305,10 +304,3 @@ def _under(path: str, root: Path) -> bool:
         return Path(path).resolve().is_relative_to(root) or Path(path).resolve() == root
     except OSError:
         return False
-
-
-def set_threads() -> None:
-    """Use every core for torch's math (the decode worker mostly waits on FFmpeg, outside the GIL)."""
-    import torch
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -60,9 +60,9 @@ def make_server(app, host: str, port: int, threads: int):
 
 def serve(config, profile_name: str | None = None) -> int:
     """Serve the page and the API until SIGTERM/SIGINT; returns the exit code (0)."""
-    from crossgenre.indexer import set_threads
+    from encoders.device import configure_threads
 
-    set_threads()
+    configure_threads()
     ws = open_workspace(config, profile_name)
     try:
         app = create_app(config, ws)
