@@ -72,6 +72,20 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int, positive: bool = False
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def song_scalars(i: int, genre: str, year: int, has_lyrics: bool, has_cover: bool) -> dict:
+    """The scalar fields of synthetic song i's row in VectorStore's songs schema (vectors not included)."""
+    sid = SyntheticLibrary.song_id(i)
+    return {
+        "id": sid, "path": f"/music/synthetic/{sid}.flac", "content_hash": sid * 2, "mtime": 0.0, "size": 0,
+        "title": f"Song {i}", "artist": f"Artist {i % 5000}", "album": f"Album {i % 20000}", "album_artist": "",
+        "genre": genre, "genre_source": "tag", "raw_genre": "", "year": year, "track_number": 1 + i % 12,
+        "duration": 240.0, "musicbrainz_track_id": "", "musicbrainz_album_id": "", "musicbrainz_artist_id": "",
+        "has_lyrics": has_lyrics, "has_cover": has_cover, "lyrics_source": "embedded" if has_lyrics else "",
+        "cover_source": "folder", "profile": "offline", "fusion_version": "synthetic",
+        "extra": {"window_policy": "synthetic"},
+    }
+
+
 class SyntheticLibrary:
     """Songs start..stop of a reproducible synthetic library: rows for Milvus and the same vectors for numpy.
 
@@ -114,16 +128,8 @@ class SyntheticLibrary:
             i = b * self.BLOCK + j
             sid = self.song_id(i)
             has_lyrics = bool(data["has_lyrics"][j])
-            row = {
-                "id": sid, "path": f"/music/synthetic/{sid}.flac", "content_hash": sid * 2, "mtime": 0.0, "size": 0,
-                "title": f"Song {i}", "artist": f"Artist {i % 5000}", "album": f"Album {i % 20000}", "album_artist": "",
-                "genre": self.genres[int(data["genre"][j])], "genre_source": "tag", "raw_genre": "",
-                "year": int(data["year"][j]), "track_number": 1 + j % 12, "duration": 240.0,
-                "musicbrainz_track_id": "", "musicbrainz_album_id": "", "musicbrainz_artist_id": "",
-                "has_lyrics": has_lyrics, "has_cover": bool(data["has_cover"][j]),
-                "lyrics_source": "embedded" if has_lyrics else "", "cover_source": "folder", "profile": "offline",
-                "fusion_version": "synthetic", "extra": {"window_policy": "synthetic"},
-            }
+            row = song_scalars(i, self.genres[int(data["genre"][j])], int(data["year"][j]), has_lyrics,
+                               bool(data["has_cover"][j]))
             for k in self.fields:
                 row[k] = data[k][j].tolist()
             songs.append(row)
