@@ -1,15 +1,22 @@
 """The search engine: a Query in, ranked Hits with explanations out. One class for the CLI and the server.
 
-Each query modality has routes (a query vector compared with one kind of stored vector). The song-level
-routes are fused by Milvus hybrid search (RRF, or a weighted sum when the request gives weights); the
-audio-window and print routes live in their own collections, so their contributions are added with the
-same formula (see `route_part`).
-Every route is also searched on its own so each hit can say how each route saw it.
+Each query modality has routes (a query vector compared with one kind of stored vector). Every route is
+searched on its own, so each hit can say how each route saw it, and the routes are fused by one of:
+  calibrated  each route's similarity in standard deviations above the query's mean similarity to a
+              sample of the library, summed (text and image queries' default). Routes on unlike scales become
+              comparable, a route that tells songs apart counts more than one that does not, and a song
+              without lyrics or a cover is scored as average, not as absent, by the routes it lacks.
+  rrf         Milvus hybrid search with reciprocal rank fusion (clips' default)
+  weighted    Milvus hybrid search with a weighted sum of similarities (any query that gives weights
+              without a ranker)
+The audio-window and print routes live in their own collections, so their contributions are added
+with the same formula (see `route_part`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +37,18 @@ MAX_CLIP_SECONDS = 120.0
 MIN_CLIP_SECONDS = 0.5
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
                    "audio_track": 0.8, "cover": 1.0, "print": 3.0}
-# Per query kind: the default ranker and weight overrides. A cover photo's own album must come first,
-# so image queries rank by a weighted sum in which the cover route outweighs the looser joint route;
-# text and clip routes score on unlike scales, where rank fusion (RRF) is the robust choice.
-KIND_DEFAULTS = {"text": ("rrf", {}), "audio": ("rrf", {}), "image": ("weighted", {"cover": 1.0, "joint": 0.3})}
+# Per query kind: the default ranker and weight overrides. A text query may be about how a song sounds,
+# what its words say, or both, and only its routes' scores tell which: calibrated fusion, equal weights.
+# A cover photo's own album must come first, so the cover route outweighs the looser joint route. A
+# clip's routes agree on its source song, where rank fusion (RRF) is robust. (docs/evaluation.md)
+KIND_DEFAULTS = {
+    "text": ("calibrated", {"sound": 1.0, "lyrics": 1.0, "cover_text": 1.0, "joint": 1.0, "audio_windows": 1.0}),
+    "audio": ("rrf", {}),
+    "image": ("calibrated", {"cover": 1.0, "joint": 0.3}),
+}
 PRINT_MIN_SHARE = 0.2  # a song must win this share of a clip's prints to count as its source
+BACKGROUND_SONGS = 256  # songs sampled per route to calibrate its scores
+BACKGROUND_SECONDS = 60.0  # how long a sample serves before it is drawn again (the library may grow)
 
 
 @dataclass
@@ -58,12 +72,17 @@ class Plan:
     clip_seconds: float = 0.0
 
 
-def route_part(name: str, score: float, rank: int, weights: dict, ranker: str) -> float:
+def route_part(name: str, score: float, rank: int, weights: dict, ranker: str,
+               calibration: tuple[float, float] | None = None) -> float:
     """One route's contribution to a song's final score.
 
+    Calibrated: weight x (score - mean) / std, with the route's (mean, std) for this query.
     RRF (Milvus's is unweighted) gives 1/(k + rank); the print route alone keeps its weight there,
     because when it finds the song a clip was cut from, that must outrank songs that merely sound alike.
     """
+    if ranker == "calibrated":
+        mean, std = calibration
+        return weights.get(name, 1.0) * (score - mean) / std
     if ranker == "rrf":
         return (weights.get(name, 1.0) if name == "print" else 1.0) / (RRF_K + rank)
     return weights.get(name, 1.0) * score
@@ -79,6 +98,7 @@ class SearchEngine:
         # One model call at a time (queries, and a re-index sharing these models): on a few cores
         # overlapping calls only fight over them. Public so a re-index in the server can take it.
         self.model_lock = threading.Lock()
+        self._backgrounds: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (field, filter) -> (when, sample)
 
     # -- query -> routes -----------------------------------------------------------------------
     def plan(self, query: Query) -> Plan:
@@ -156,7 +176,7 @@ class SearchEngine:
         weights = {**DEFAULT_WEIGHTS, **kind_weights, **(query.weights or {})}
         ranker = query.ranker or ("weighted" if query.weights else kind_ranker)
         candidates = max(query.k * (5 if query.cross_genre else 3), 30)
-        fused, per_route, offsets = self._fuse(plan, flt, weights, ranker, candidates)
+        fused, per_route, offsets, calibration = self._fuse(plan, flt, weights, ranker, candidates)
         order = sorted(fused, key=lambda sid: -fused[sid])
         songs = self.store.get_songs(order[: candidates], ["id", *SONG_FIELDS])
         if query.cross_genre:
@@ -165,19 +185,25 @@ class SearchEngine:
         for rank, sid in enumerate(order[: query.k], start=1):
             if sid not in songs:
                 continue
-            hits.append(self._hit(sid, rank, fused[sid], songs[sid], per_route, weights, ranker))
+            hits.append(self._hit(sid, rank, fused[sid], songs[sid], per_route, weights, ranker, calibration))
         self._explain_parts(hits, plan, offsets)
         return hits
 
     def _fuse(self, plan: Plan, flt, weights, ranker, limit):
-        """Final score per song, each route's {song: (score, rank)}, and where in each song a clip starts."""
+        """Final score per song, each route's {song: (score, rank)}, where in each song a clip starts, and
+        each route's (mean, std) for calibrated fusion."""
         per_route: dict[str, dict[str, tuple[float, int]]] = {}
         active = [r for r in plan.routes if weights.get(r.name, 0) > 0]
         for r in active:
             found = self.store.search(r.field, r.vector, limit, _and(flt, r.filter))
             per_route[r.name] = {h["id"]: (float(h["distance"]), i) for i, h in enumerate(found, start=1)}
         fused: dict[str, float] = {}
-        if active:
+        calibration = self._calibration(plan, active) if ranker == "calibrated" else {}
+        if active and ranker == "calibrated":
+            for r in active:
+                for sid, (score, rank) in per_route[r.name].items():
+                    fused[sid] = fused.get(sid, 0.0) + route_part(r.name, score, rank, weights, ranker, calibration[r.name])
+        elif active:
             hybrid = self.store.hybrid_search(
                 [(r.field, r.vector, weights[r.name], _and(flt, r.filter)) for r in active],
                 limit=limit, ranker=ranker, rrf_k=RRF_K,
@@ -193,8 +219,29 @@ class SearchEngine:
             per_route["print"] = {sid: (share, i) for i, (sid, share) in enumerate(sources, start=1)}
         for name in ("audio_windows", "print"):
             for sid, (score, rank) in per_route.get(name, {}).items():
-                fused[sid] = fused.get(sid, 0.0) + route_part(name, score, rank, weights, ranker)
-        return fused, per_route, offsets
+                fused[sid] = fused.get(sid, 0.0) + route_part(name, score, rank, weights, ranker, calibration.get(name))
+        return fused, per_route, offsets, calibration
+
+    def _calibration(self, plan: Plan, routes: list[Route]) -> dict[str, tuple[float, float]]:
+        """(mean, std) of each route's similarity between the query and a sample of the library's songs.
+
+        Audio windows are calibrated on track vectors (same space; a best window scores a little higher).
+        A print share is already a vote count: a song at the minimum share counts as 4 standard deviations.
+        """
+        out = {r.name: _mean_std(self._background(r.field, r.filter) @ r.vector) for r in routes}
+        if plan.window_vector is not None:
+            out["audio_windows"] = _mean_std(self._background("audio", "") @ plan.window_vector)
+        out["print"] = (0.0, PRINT_MIN_SHARE / 4)
+        return out
+
+    def _background(self, field: str, flt: str) -> np.ndarray:
+        """A sample of stored song vectors of one field, drawn again every BACKGROUND_SECONDS."""
+        now = time.monotonic()
+        cached = self._backgrounds.get((field, flt))
+        if cached is None or now - cached[0] > BACKGROUND_SECONDS:
+            cached = (now, self.store.sample_vectors(field, flt, BACKGROUND_SONGS))
+            self._backgrounds[(field, flt)] = cached
+        return cached[1]
 
     def _allowed(self, flt: str) -> set[str] | None:
         """Ids of the songs a filter lets through (None: no filter), for the routes outside the songs collection."""
@@ -228,12 +275,13 @@ class SearchEngine:
             best[sid] = max(best.get(sid, -1.0), float(h["distance"]))
         return sorted(best.items(), key=lambda kv: -kv[1])[:limit]
 
-    def _hit(self, sid, rank, score, row, per_route, weights, ranker) -> Hit:
+    def _hit(self, sid, rank, score, row, per_route, weights, ranker, calibration) -> Hit:
         matches = []
         for name, found in per_route.items():
             if sid in found:
                 s, r = found[sid]
-                matches.append(RouteMatch(name, s, r, route_part(name, s, r, weights, ranker)))
+                part = route_part(name, s, r, weights, ranker, calibration.get(name))
+                matches.append(RouteMatch(name, s, r, max(part, 0.0)))  # a below-average route adds no share
         total = sum(m.share for m in matches) or 1.0
         for m in matches:
             m.share /= total
@@ -285,7 +333,7 @@ class SearchEngine:
                         return g
             with self.model_lock:
                 return self.profile.predict_genre(self._describe(query.text))
-        fused, _, _ = self._fuse(plan, flt, DEFAULT_WEIGHTS, "rrf", 10)
+        fused, _, _, _ = self._fuse(plan, flt, DEFAULT_WEIGHTS, "rrf", 10)
         if not fused:
             return None
         top = max(fused, key=fused.get)
@@ -317,6 +365,13 @@ def _most_common_offset(offsets: list[float], step: float = 0.25) -> float:
     centre = values[np.argmax(counts)]
     near = np.asarray(offsets)[np.abs(bins - centre) <= 1]
     return max(0.0, float(near.mean()))
+
+
+def _mean_std(scores: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of a route's background scores ((0, 1) when there are too few)."""
+    if len(scores) < 2:
+        return 0.0, 1.0
+    return float(scores.mean()), max(float(scores.std()), 1e-3)
 
 
 def _and(a: str, b: str) -> str:

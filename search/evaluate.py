@@ -164,27 +164,48 @@ def evaluate(engine, manifest: list[dict], root: Path, song_id, weights: dict | 
 
 
 def compare_routes(engine, manifest: list[dict], root: Path, song_id) -> dict[str, dict[str, dict[str, float]]]:
-    """Group -> {"fused": metrics, route: metrics} for each single route the group's query kind has."""
+    """Group -> {"fused": metrics, route: metrics} for each single route the group's query kind has.
+
+    Where a query kind spans several groups, "kind <kind>" rows pool them (means weighted by queries).
+    """
     out: dict[str, dict[str, dict[str, float]]] = {}
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in manifest:
         if not item.get("cross_genre"):
             groups[item.get("group", "all")].append(item)
+    kinds: dict[str, list[str]] = defaultdict(list)
     for group, items in groups.items():
+        kinds[item_kind(items[0])].append(group)
         out[group] = {"fused": evaluate(engine, items, root, song_id).overall}
         for route in KIND_ROUTES[item_kind(items[0])]:
-            try:
-                out[group][route] = evaluate(engine, items, root, song_id, only_route(route)).overall
-            except Exception as exc:  # a route this index lacks (e.g. text -> cover in the offline profile)
-                out[group][route] = {"error": str(exc)}
+            report = evaluate(engine, items, root, song_id, only_route(route))
+            if any(q["top"] for q in report.queries):  # else a route this index lacks (e.g. text -> cover offline)
+                out[group][route] = report.overall
+    for kind, names in kinds.items():
+        if len(names) > 1:
+            rankings = [r for r in out[names[0]] if all(r in out[g] for g in names)]
+            out[f"kind {kind}"] = {r: _pool([out[g][r] for g in names]) for r in rankings}
     return out
+
+
+def _pool(rows: list[dict]) -> dict[str, float]:
+    """Metrics of several groups together: means weighted by each group's number of queries."""
+    n = sum(r["n"] for r in rows)
+    return {**{m: sum(r[m] * r["n"] for r in rows) / n for m in METRICS}, "n": n}
+
+
+def fused_minus_best(rows: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Per metric: the fused ranking's figure minus the best single route's (positive: fusion wins)."""
+    singles = [v for name, v in rows.items() if name != "fused"]
+    return {m: rows["fused"][m] - max(v[m] for v in singles) for m in METRICS} if singles else {}
 
 
 def routes_table(comparison: dict) -> str:
     lines = [f"{'group':<16}{'ranking':<14}" + "".join(f"{m:>9}" for m in METRICS)]
     for group, rows in comparison.items():
         for name, vals in rows.items():
-            if "error" in vals:
-                continue
             lines.append(f"{group[:16]:<16}{name[:14]:<14}" + "".join(f"{vals[m]:9.3f}" for m in METRICS))
+        diff = fused_minus_best(rows)
+        if diff:
+            lines.append(f"{group[:16]:<16}{'fused - best':<14}" + "".join(f"{diff[m]:+9.3f}" for m in METRICS))
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from crossgenre.errors import InvalidQueryError
 
 MAX_K = 200
 MAX_TEXT = 1000  # characters
+RANKERS = ("calibrated", "rrf", "weighted")
 ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover", "print")
 
 
@@ -27,7 +28,7 @@ class Query:
     cross_genre: bool = False
     query_genre: str | None = None  # the genre to move away from in cross-genre mode (else inferred)
     weights: dict[str, float] | None = None  # route -> weight; given weights switch RRF to a weighted sum
-    ranker: str | None = None  # "rrf" or "weighted"; None: the query kind's default (see search.engine)
+    ranker: str | None = None  # "calibrated", "rrf" or "weighted"; None: the query kind's default (search.engine)
 
     @property
     def kind(self) -> str:
@@ -56,8 +57,8 @@ class Query:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or len(v) > 256):
                 raise InvalidQueryError(f"{name} must be text of at most 256 characters")
-        if self.ranker not in (None, "rrf", "weighted"):
-            raise InvalidQueryError("ranker must be 'rrf' or 'weighted'")
+        if self.ranker not in (None, *RANKERS):
+            raise InvalidQueryError(f"ranker must be one of: {', '.join(RANKERS)}")
         if self.weights is not None:
             if not isinstance(self.weights, dict):
                 raise InvalidQueryError("weights must map route names to numbers")

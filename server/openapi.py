@@ -37,15 +37,16 @@ FILTERS = {
                     "description": "songs with the same feel from other genres than the query's"},
     "query_genre": _nullable("string", maxLength=256,
                              description="cross-genre mode: the genre to move away from (inferred when absent)"),
-    "ranker": {"type": "string", "enum": ["rrf", "weighted"],
-               "description": "how routes are fused: reciprocal rank fusion or a weighted sum; absent: rrf for "
-                              "text and clips, weighted for images (a cover photo's own album first), "
+    "ranker": {"type": "string", "enum": ["calibrated", "rrf", "weighted"],
+               "description": "how routes are fused: calibrated (each route's similarity in standard deviations "
+                              "above the query's similarity to the library, summed), reciprocal rank fusion, or a "
+                              "weighted sum of similarities; absent: rrf for clips, calibrated for text and images, "
                               "weighted when `weights` are given"},
 }
 
 WEIGHTS = {
     "type": "object",
-    "description": "route -> weight from 0 to 100; giving weights switches to the weighted sum",
+    "description": "route -> weight from 0 to 100; weights without a ranker switch to the weighted sum",
     "propertyNames": {"enum": list(ROUTE_NAMES)},
     "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
 }

@@ -329,6 +329,13 @@ class VectorStore:
         self._add_side_vectors(rows, self._side_fields())
         return rows
 
+    def sample_vectors(self, field: str, filter: str, n: int) -> np.ndarray:
+        """Up to n stored song vectors of one field (songs matching `filter`), as an (m, dim) matrix."""
+        collection, name = (self.side(field), "vector") if field in self._side_fields() else (self.songs, field)
+        rows = self.client.query(collection, filter=filter, output_fields=[name], limit=n,
+                                 **self._consistency(collection))
+        return np.asarray([r[name] for r in rows], np.float32).reshape(len(rows), self.vector_fields[field])
+
     def _split_fields(self, fields: list[str] | None) -> tuple[list[str] | None, list[str]]:
         """(fields kept in the songs collection, side vector fields) of an output field list."""
         if fields is None or not self.split:
