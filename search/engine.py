@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -98,6 +100,7 @@ class SearchEngine:
         # One model call at a time (queries, and a re-index sharing these models): on a few cores
         # overlapping calls only fight over them. Public so a re-index in the server can take it.
         self.model_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="route-search")
         self._backgrounds: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (field, filter) -> (when, sample)
 
     # -- query -> routes -----------------------------------------------------------------------
@@ -192,11 +195,26 @@ class SearchEngine:
     def _fuse(self, plan: Plan, flt, weights, ranker, limit):
         """Final score per song, each route's {song: (score, rank)}, where in each song a clip starts, and
         each route's (mean, std) for calibrated fusion."""
-        per_route: dict[str, dict[str, tuple[float, int]]] = {}
         active = [r for r in plan.routes if weights.get(r.name, 0) > 0]
+        allowed = self._allowed(flt)
+        # Every route's search at once: the Milvus process (or server) works on them in parallel.
+        searches = {r.name: partial(self.store.search, r.field, r.vector, limit, _and(flt, r.filter)) for r in active}
+        if plan.window_vector is not None and weights.get("audio_windows", 0) > 0:
+            searches["audio_windows"] = partial(self._best_windows, plan.window_vector, limit, allowed)
+        if plan.prints is not None and len(plan.prints) and weights.get("print", 0) > 0:
+            searches["print"] = partial(self._print_sources, plan, allowed)
+        found = dict(zip(searches, self._pool.map(lambda f: f(), searches.values())))
+
+        per_route: dict[str, dict[str, tuple[float, int]]] = {}
         for r in active:
-            found = self.store.search(r.field, r.vector, limit, _and(flt, r.filter))
-            per_route[r.name] = {h["id"]: (float(h["distance"]), i) for i, h in enumerate(found, start=1)}
+            per_route[r.name] = {h["id"]: (float(h["distance"]), i) for i, h in enumerate(found[r.name], start=1)}
+        if "audio_windows" in found:
+            per_route["audio_windows"] = {sid: (sc, i) for i, (sid, sc) in enumerate(found["audio_windows"], start=1)}
+        offsets: dict[str, float] = {}
+        if "print" in found:
+            sources, offsets = found["print"]
+            per_route["print"] = {sid: (share, i) for i, (sid, share) in enumerate(sources, start=1)}
+
         fused: dict[str, float] = {}
         calibration = self._calibration(plan, active) if ranker == "calibrated" else {}
         if active and ranker == "calibrated":
@@ -209,14 +227,6 @@ class SearchEngine:
                 limit=limit, ranker=ranker, rrf_k=RRF_K,
             )
             fused = {h["id"]: float(h["distance"]) for h in hybrid}
-        allowed = self._allowed(flt)
-        if plan.window_vector is not None and weights.get("audio_windows", 0) > 0:
-            best = self._best_windows(plan.window_vector, limit, allowed)
-            per_route["audio_windows"] = {sid: (sc, i) for i, (sid, sc) in enumerate(best, start=1)}
-        offsets: dict[str, float] = {}
-        if plan.prints is not None and len(plan.prints) and weights.get("print", 0) > 0:
-            sources, offsets = self._print_sources(plan, allowed)
-            per_route["print"] = {sid: (share, i) for i, (sid, share) in enumerate(sources, start=1)}
         for name in ("audio_windows", "print"):
             for sid, (score, rank) in per_route.get(name, {}).items():
                 fused[sid] = fused.get(sid, 0.0) + route_part(name, score, rank, weights, ranker, calibration.get(name))
