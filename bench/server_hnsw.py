@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
                 np.argsort(-(matrix @ q))[:10]
                 exact_s.append(time.perf_counter() - t0)
             out = {**info, "server": f"Milvus {version}" + (" (embedded, this machine)" if server else ""),
-                   "songs": args.songs, "fields": FIELDS, "index": "HNSW M 16, efConstruction 200, IP", "vectors": {"audio": "random", "joint": f"structured ({LATENT}-d latent)"},
+                   "songs": args.songs, "fields": FIELDS, "index": "HNSW M 16, efConstruction 200, IP",
+                   "vectors": {"audio": "random", "joint": f"structured ({LATENT}-d latent)"},
                    "load_s": round(load_s, 1), "load_songs_per_s": round(args.songs / load_s, 1),
                    "index_build_s": round(index_s, 1), "search": results, "exact_numpy": report.percentiles(exact_s),
                    "memory": report.memory(), "machine_after": report.machine(),

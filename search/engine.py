@@ -220,7 +220,8 @@ class SearchEngine:
         if active and ranker == "calibrated":
             for r in active:
                 for sid, (score, rank) in per_route[r.name].items():
-                    fused[sid] = fused.get(sid, 0.0) + route_part(r.name, score, rank, weights, ranker, calibration[r.name])
+                    part = route_part(r.name, score, rank, weights, ranker, calibration[r.name])
+                    fused[sid] = fused.get(sid, 0.0) + part
         elif active:
             hybrid = self.store.hybrid_search(
                 [(r.field, r.vector, weights[r.name], _and(flt, r.filter)) for r in active],

@@ -318,14 +318,16 @@ class VectorStore:
         own, side = self._split_fields(output_fields)
         out = {}
         for part in _batches(list(ids), MAX_IN_FILTER):
-            rows = self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=own, **self._consistency(self.songs))
+            rows = self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=own,
+                                     **self._consistency(self.songs))
             self._add_side_vectors(rows, side)
             out.update({row["id"]: row for row in rows})
         return out
 
     def query_rows(self, filter: str, limit: int) -> list[dict]:
         """Up to `limit` whole song rows (every scalar and song vector) matching a filter."""
-        rows = self.client.query(self.songs, filter=filter, output_fields=["*"], limit=limit, **self._consistency(self.songs))
+        rows = self.client.query(self.songs, filter=filter, output_fields=["*"], limit=limit,
+                                 **self._consistency(self.songs))
         self._add_side_vectors(rows, self._side_fields())
         return rows
 
@@ -401,7 +403,8 @@ class VectorStore:
         flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
         res = self.client.search(
             self.windows, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit), **self._consistency(self.windows),
+            filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
+            **self._consistency(self.windows),
         )
         return list(res[0])
 
@@ -411,7 +414,8 @@ class VectorStore:
             return []
         res = self.client.search(
             self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
-            output_fields=["song_id", "start"], search_params=self._search_params(limit), **self._consistency(self.prints),
+            output_fields=["song_id", "start"], search_params=self._search_params(limit),
+            **self._consistency(self.prints),
         )
         return [list(r) for r in res]
 
@@ -420,7 +424,8 @@ class VectorStore:
         flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
         res = self.client.search(
             self.chunks, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit), **self._consistency(self.chunks),
+            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit),
+            **self._consistency(self.chunks),
         )
         return list(res[0])
 
