@@ -25,9 +25,8 @@ file, and each size is measured in turn:
 Real songs have more parts than the defaults: musicnn covers a 4-minute song with 80 windows (40 with
 the offline profile's max_windows) and the printer stores one print a second (240). FLAT search cost
 grows linearly with the rows searched, so window and print search times scale up by that ratio.
-`--milvus-uri` points the same run at a Milvus server (HNSW indexes, waited for before measuring). It
-has not been run against a server yet: on the shared development machine a second embedded Milvus
-could not start beside another developer's (fixed etcd peer port).
+`--milvus-uri` points the same run at a Milvus server (HNSW indexes, waited for before measuring);
+bench/server_hnsw.py measures a million songs on one.
 The stored vectors are random, so they say nothing of result quality; Milvus Lite searches FLAT
 (exact) indexes, so its cost does not depend on the vectors' distribution either. A fusion is fitted on
 the first 1,000 synthetic songs so that text and image queries take their joint routes, as in a real
