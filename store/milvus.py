@@ -200,7 +200,8 @@ class VectorStore:
 
     # -- index facts ---------------------------------------------------------------------------
     def read_meta(self, key: str, default=None):
-        rows = self.client.query(self.meta, filter=f"key == {quote(key)}", output_fields=["value"], **self._consistency(self.meta))
+        rows = self.client.query(self.meta, filter=f"key == {quote(key)}", output_fields=["value"],
+                                 **self._consistency(self.meta))
         return json.loads(rows[0]["value"]) if rows else default
 
     def write_meta(self, key: str, value) -> None:
@@ -290,14 +291,15 @@ class VectorStore:
 
     # -- reads ---------------------------------------------------------------------------------
     def count(self, filter: str = "") -> int:
-        rows = self.client.query(self.songs, filter=filter, output_fields=["count(*)"], **self._consistency(self.songs))
+        rows = self.client.query(self.songs, filter=filter, output_fields=["count(*)"],
+                                 **self._consistency(self.songs))
         return int(rows[0]["count(*)"])
 
     def count_parts(self) -> tuple[int, int]:
         """(audio windows, lyric chunks) stored."""
-        w = self.client.query(self.windows, filter="", output_fields=["count(*)"], **self._consistency(self.windows))
-        c = self.client.query(self.chunks, filter="", output_fields=["count(*)"], **self._consistency(self.chunks))
-        return int(w[0]["count(*)"]), int(c[0]["count(*)"])
+        counts = [self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))
+                  for name in (self.windows, self.chunks)]
+        return int(counts[0][0]["count(*)"]), int(counts[1][0]["count(*)"])
 
     def iter_songs(self, output_fields: list[str], filter: str = ""):
         """Every song row (only the asked fields), page by page."""
