@@ -102,6 +102,7 @@ class SentenceEncoder(Encoder):
         self.dim = int(self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length)
         self.chunk_tokens = int(chunk_tokens)
+        self._last: tuple[str | None, np.ndarray | None] = (None, None)  # the last single text and its vector
         self._check_tokenizer()
 
     def _check_tokenizer(self) -> None:
@@ -116,10 +117,14 @@ class SentenceEncoder(Encoder):
         self._check_modality(modality)
         if not inputs:
             return np.zeros((0, self.dim), np.float32)
-        vectors = self.model.encode(
+        if len(inputs) == 1 and self._last[0] == inputs[0]:
+            return self._last[1].copy()  # a text query: the tag bridge and the lyrics route encode it alike
+        vectors = l2_normalize(self.model.encode(
             list(inputs), batch_size=BATCH_SIZE, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        )
-        return l2_normalize(vectors)
+        ))
+        if len(inputs) == 1:
+            self._last = (inputs[0], vectors.copy())
+        return vectors
 
     # -- lyrics -----------------------------------------------------------------------------------
 
