@@ -181,15 +181,18 @@ class SearchEngine:
         candidates = max(query.k * (5 if query.cross_genre else 3), 30)
         fused, per_route, offsets, calibration = self._fuse(plan, flt, weights, ranker, candidates)
         order = sorted(fused, key=lambda sid: -fused[sid])
-        songs = self.store.get_songs(order[: candidates], ["id", *SONG_FIELDS])
-        if query.cross_genre:
-            order = _diversify(order, fused, songs)
+        if query.cross_genre:  # spreading results over genres needs the candidates' genres first
+            order = _diversify(order, fused, self.store.get_songs(order[:candidates], ["id", "genre"]))
+        top = order[: query.k]
+        rows = self._pool.submit(self.store.get_songs, top, ["id", *SONG_FIELDS])  # beside the explanations
+        segments, lyrics = self._explain_parts(top, plan, offsets)
+        songs = rows.result()
         hits = []
-        for rank, sid in enumerate(order[: query.k], start=1):
-            if sid not in songs:
-                continue
-            hits.append(self._hit(sid, rank, fused[sid], songs[sid], per_route, weights, ranker, calibration))
-        self._explain_parts(hits, plan, offsets)
+        for rank, sid in enumerate(top, start=1):
+            if sid in songs:  # a song deleted since the search has no row
+                hit = self._hit(sid, rank, fused[sid], songs[sid], per_route, weights, ranker, calibration)
+                hit.segment, hit.lyric = segments.get(sid), lyrics.get(sid)
+                hits.append(hit)
         return hits
 
     def _fuse(self, plan: Plan, flt, weights, ranker, limit):
@@ -302,33 +305,31 @@ class SearchEngine:
         song["window_policy"] = extra.get("window_policy")
         return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"))
 
-    def _explain_parts(self, hits: list[Hit], plan: Plan, offsets: dict[str, float]) -> None:
-        """The matched audio segment and lyric lines of each hit."""
-        if not hits:
-            return
-        ids = [h.id for h in hits]
+    def _explain_parts(self, ids: list[str], plan: Plan, offsets: dict[str, float]) -> tuple[dict, dict]:
+        """The matched audio segment and lyric lines of each song: ({id: segment}, {id: lyric})."""
+        if not ids:
+            return {}, {}
+        windows = chunks = None
         if plan.window_vector is not None:
-            best: dict[str, dict] = {}
-            for w in self.store.search_windows(plan.window_vector, len(ids) * 64, song_ids=ids):
-                e = w["entity"]
-                if e["song_id"] not in best:
-                    best[e["song_id"]] = {"start": round(e["start"], 2), "end": round(e["end"], 2), "score": round(float(w["distance"]), 4)}
-            for h in hits:
-                h.segment = best.get(h.id)
-        for h in hits:  # a clip found by its prints: the segment is where the clip sits in the song
-            if h.id in offsets:
-                start = offsets[h.id]
-                h.segment = {"start": round(start, 2), "end": round(start + plan.clip_seconds, 2), "score": 1.0, "source": "print"}
-        routes = plan.routes
-        lyrics_route = next((r for r in routes if r.name == "lyrics"), None)
-        with_lyrics = [h.id for h in hits if h.song.get("has_lyrics")]
-        if lyrics_route is not None and with_lyrics:
-            best_chunk: dict[str, dict] = {}
-            for c in self.store.search_chunks(lyrics_route.vector, len(with_lyrics) * 32, song_ids=with_lyrics):
-                e = c["entity"]
-                best_chunk.setdefault(e["song_id"], {"text": e["text"], "score": round(float(c["distance"]), 4)})
-            for h in hits:
-                h.lyric = best_chunk.get(h.id)
+            windows = self._pool.submit(self.store.search_windows, plan.window_vector, len(ids) * 64, ids)
+        lyrics_route = next((r for r in plan.routes if r.name == "lyrics"), None)
+        if lyrics_route is not None:  # songs without lyrics have no chunks to find
+            chunks = self._pool.submit(self.store.search_chunks, lyrics_route.vector, len(ids) * 32, ids)
+        segments: dict[str, dict] = {}
+        for w in windows.result() if windows is not None else []:  # best first: the first window of a song wins
+            e = w["entity"]
+            segments.setdefault(e["song_id"], {"start": round(e["start"], 2), "end": round(e["end"], 2),
+                                               "score": round(float(w["distance"]), 4)})
+        for sid in ids:  # a clip found by its prints: the segment is where the clip sits in the song
+            if sid in offsets:
+                start = offsets[sid]
+                segments[sid] = {"start": round(start, 2), "end": round(start + plan.clip_seconds, 2), "score": 1.0,
+                                 "source": "print"}
+        lyrics: dict[str, dict] = {}
+        for c in chunks.result() if chunks is not None else []:
+            e = c["entity"]
+            lyrics.setdefault(e["song_id"], {"text": e["text"], "score": round(float(c["distance"]), 4)})
+        return segments, lyrics
 
     # -- genres --------------------------------------------------------------------------------
     def query_genre(self, query: Query, plan: Plan, flt) -> str | None:
