@@ -42,10 +42,8 @@ from queries import INSERT_ROWS_BYTES, SyntheticLibrary, song_scalars, unit_rows
 from store.milvus import SESSION  # noqa: E402
 
 FIELDS = {"audio": 200, "joint": 200, "lyrics": 8}  # lyrics: a token field the schema needs (chunk dimension)
-BLOCK = 10_000
-
-
-LATENT = 24
+BLOCK = 10_000  # songs written (and made) at a time
+LATENT = 24  # dimension of the structured vectors' latent space
 
 
 def structured_rows(rng: np.random.Generator, n: int, basis: np.ndarray) -> np.ndarray:
@@ -211,9 +209,9 @@ def main(argv: list[str] | None = None) -> dict:
                     store.search(field, q, 10)  # warm-up: the server loads the collection's segments
                 for kind, qs in kinds.items():
                     exact = exact_top10(matrix, qs)
-                    results[f"{field} {kind}"] = {"store_default": measure(store, field, exact, ids, qs, None, args.repeats),
-                                                  **{f"ef_{ef}": measure(store, field, exact, ids, qs, ef, args.repeats)
-                                                     for ef in efs}}
+                    runs = {"store_default": None, **{f"ef_{ef}": ef for ef in efs}}
+                    results[f"{field} {kind}"] = {name: measure(store, field, exact, ids, qs, ef, args.repeats)
+                                                  for name, ef in runs.items()}
             matrix = matrices["audio"]
             exact_s = []
             for q in fresh["audio"][:50]:
