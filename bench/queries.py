@@ -169,19 +169,22 @@ def insert_songs(store, rows: list[dict], dims: dict[str, int]) -> None:
 
 
 def wait_for_indexes(store, timeout: float = 1800.0) -> float:
-    """On a Milvus server, wait until every collection's vector index covers all its rows; returns seconds waited.
+    """On a Milvus server, wait until every vector index covers all its collection's rows; returns seconds waited.
 
-    A server builds HNSW graphs for sealed segments in the background; searching before they are built
-    would time brute-force scans of growing segments instead.
+    A server builds HNSW graphs for sealed segments in the background: searching before they are built
+    would time brute-force scans of growing segments instead. It also keeps rebuilding graphs as it
+    compacts segments (an upsert is a delete plus an insert), while the old graphs still cover those
+    rows, so "every row indexed" is the point where searches run on HNSW.
     """
     start = time.perf_counter()
     names = [n for n in store.client.list_collections() if n.startswith(store.prefix + "_")]
     while time.perf_counter() - start < timeout:
-        pending = 0
+        behind = 0
         for name in names:
             for index in store.client.list_indexes(name):
-                pending += int(store.client.describe_index(name, index).get("pending_index_rows", 0) or 0)
-        if pending == 0:
+                d = store.client.describe_index(name, index)
+                behind += max(0, int(d.get("total_rows", 0) or 0) - int(d.get("indexed_rows", 0) or 0))
+        if behind == 0:
             break
         time.sleep(2.0)
     return time.perf_counter() - start

@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import report  # noqa: E402  (bench/report.py, beside this file)
-from queries import INSERT_ROWS_BYTES, SyntheticLibrary, song_scalars, unit_rows  # noqa: E402
+from queries import INSERT_ROWS_BYTES, SyntheticLibrary, song_scalars, unit_rows, wait_for_indexes  # noqa: E402
 
 from store.milvus import SESSION  # noqa: E402
 
@@ -86,27 +86,6 @@ def load(store, songs: int, seed: int, basis: np.ndarray, genres: list[str]) -> 
                 kept[f].append(vec[f])
             bar.update(BLOCK)
     return {f: np.concatenate(m) for f, m in kept.items()}, spent
-
-
-def wait_for_indexes(store, timeout: float) -> float:
-    """Wait until every vector index covers all its collection's rows; returns seconds waited.
-
-    A server builds HNSW graphs for sealed segments in the background and keeps rebuilding them as it
-    compacts segments (an upsert is a delete plus an insert); the rows stay covered by the old graphs
-    meanwhile, so "every row indexed" is the point where searches run on HNSW.
-    """
-    start = time.perf_counter()
-    names = [n for n in store.client.list_collections() if n.startswith(store.prefix + "_")]
-    while time.perf_counter() - start < timeout:
-        behind = 0
-        for name in names:
-            for index in store.client.list_indexes(name):
-                d = store.client.describe_index(name, index)
-                behind += max(0, int(d.get("total_rows", 0) or 0) - int(d.get("indexed_rows", 0) or 0))
-        if behind == 0:
-            break
-        time.sleep(5.0)
-    return time.perf_counter() - start
 
 
 def stored_matrices(songs: int, seed: int, basis: np.ndarray) -> dict[str, np.ndarray]:
