@@ -403,11 +403,10 @@ class VectorStore:
     def search_windows(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Audio windows nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
         start, end}}] best first."""
-        if song_ids:
-            return self._nearest_parts(self.windows, vector, limit, song_ids, ["song_id", "start", "end"])
+        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
         res = self.client.search(
             self.windows, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
+            filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
             **self._consistency(self.windows),
         )
         return list(res[0])
@@ -426,29 +425,13 @@ class VectorStore:
     def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Lyric chunks nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
         text}}] best first."""
-        if song_ids:
-            return self._nearest_parts(self.chunks, vector, limit, song_ids, ["song_id", "text"])
+        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
         res = self.client.search(
             self.chunks, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            output_fields=["song_id", "text"], search_params=self._search_params(limit),
+            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit),
             **self._consistency(self.chunks),
         )
         return list(res[0])
-
-    def _nearest_parts(self, collection: str, vector: np.ndarray, limit: int, song_ids: list[str],
-                       fields: list[str]) -> list[dict]:
-        """The parts of a few songs nearest to `vector`, scored here (exact): reading those songs' rows
-        costs far less than a filtered vector search over the whole collection (26 ms at 100k songs)."""
-        rows = []
-        for part in _batches(list(song_ids), MAX_IN_FILTER):
-            rows += self.client.query(collection, filter=f"song_id in {quote_list(part)}",
-                                      output_fields=[*fields, "vector"], **self._consistency(collection))
-        if not rows:
-            return []
-        scores = np.asarray([r["vector"] for r in rows], np.float32) @ np.asarray(vector, np.float32)
-        best = np.argsort(-scores)[:limit]
-        return [{"id": rows[i]["id"], "distance": float(scores[i]), "entity": {f: rows[i][f] for f in fields}}
-                for i in best]
 
     def _search_params(self, limit: int) -> dict:
         if self.index_type == "HNSW":
