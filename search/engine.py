@@ -51,6 +51,8 @@ KIND_DEFAULTS = {
 PRINT_MIN_SHARE = 0.2  # a song must win this share of a clip's prints to count as its source
 BACKGROUND_SONGS = 256  # songs sampled per route to calibrate its scores
 BACKGROUND_SECONDS = 60.0  # how long a sample serves before it is drawn again (the library may grow)
+# One pool for every engine's store calls: they wait on Milvus, so a few threads serve many queries.
+_SEARCHES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store-search")
 
 
 @dataclass
@@ -100,7 +102,6 @@ class SearchEngine:
         # One model call at a time (queries, and a re-index sharing these models): on a few cores
         # overlapping calls only fight over them. Public so a re-index in the server can take it.
         self.model_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="route-search")
         self._backgrounds: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (field, filter) -> (when, sample)
 
     # -- query -> routes -----------------------------------------------------------------------
@@ -184,7 +185,7 @@ class SearchEngine:
         if query.cross_genre:  # spreading results over genres needs the candidates' genres first
             order = _diversify(order, fused, self.store.get_songs(order[:candidates], ["id", "genre"]))
         top = order[: query.k]
-        rows = self._pool.submit(self.store.get_songs, top, ["id", *SONG_FIELDS])  # beside the explanations
+        rows = _SEARCHES.submit(self.store.get_songs, top, ["id", *SONG_FIELDS])  # beside the explanations
         segments, lyrics = self._explain_parts(top, plan, offsets)
         songs = rows.result()
         hits = []
@@ -199,14 +200,16 @@ class SearchEngine:
         """Final score per song, each route's {song: (score, rank)}, where in each song a clip starts, and
         each route's (mean, std) for calibrated fusion."""
         active = [r for r in plan.routes if weights.get(r.name, 0) > 0]
-        allowed = self._allowed(flt)
         # Every route's search at once: the Milvus process (or server) works on them in parallel.
         searches = {r.name: partial(self.store.search, r.field, r.vector, limit, _and(flt, r.filter)) for r in active}
-        if plan.window_vector is not None and weights.get("audio_windows", 0) > 0:
+        windows = plan.window_vector is not None and weights.get("audio_windows", 0) > 0
+        prints = plan.prints is not None and len(plan.prints) and weights.get("print", 0) > 0
+        allowed = self._allowed(flt) if windows or prints else None  # only those routes need the ids
+        if windows:
             searches["audio_windows"] = partial(self._best_windows, plan.window_vector, limit, allowed)
-        if plan.prints is not None and len(plan.prints) and weights.get("print", 0) > 0:
+        if prints:
             searches["print"] = partial(self._print_sources, plan, allowed)
-        found = dict(zip(searches, self._pool.map(lambda f: f(), searches.values())))
+        found = dict(zip(searches, _SEARCHES.map(lambda f: f(), searches.values())))
 
         per_route: dict[str, dict[str, tuple[float, int]]] = {}
         for r in active:
@@ -311,10 +314,10 @@ class SearchEngine:
             return {}, {}
         windows = chunks = None
         if plan.window_vector is not None:
-            windows = self._pool.submit(self.store.search_windows, plan.window_vector, len(ids) * 64, ids)
+            windows = _SEARCHES.submit(self.store.search_windows, plan.window_vector, len(ids) * 64, ids)
         lyrics_route = next((r for r in plan.routes if r.name == "lyrics"), None)
         if lyrics_route is not None:  # songs without lyrics have no chunks to find
-            chunks = self._pool.submit(self.store.search_chunks, lyrics_route.vector, len(ids) * 32, ids)
+            chunks = _SEARCHES.submit(self.store.search_chunks, lyrics_route.vector, len(ids) * 32, ids)
         segments: dict[str, dict] = {}
         for w in windows.result() if windows is not None else []:  # best first: the first window of a song wins
             e = w["entity"]
