@@ -192,18 +192,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=report.RESULTS)
     args = parser.parse_args(argv)
 
-    import torch
-
-    from encoders.device import configure_threads
-    from encoders.device import hub_offline
+    threads = report.prepare_torch(args.threads)
     from encoders.profile import load_profile
     from scan import decode_audio
 
-    hub_offline()
-    configure_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
     info = {"date": report.now(), "command": report.command("fast_mode.py", argv), "machine_before": report.machine()}
     ks = [None] + [int(k) for k in args.max_windows.split(",") if k]
 

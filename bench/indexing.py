@@ -180,18 +180,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=report.RESULTS)
     args = parser.parse_args(argv)
 
-    import torch
-
+    report.prepare_torch(args.threads)
     from crossgenre.config import Config
     from crossgenre.fusing import refit_if_needed
-    from encoders.device import configure_threads
     from crossgenre.workspace import open_for_indexing
-    from encoders.device import hub_offline
 
-    hub_offline()
-    configure_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     info = {"date": report.now(), "command": report.command("indexing.py", argv), "machine_before": report.machine()}
 

@@ -39,6 +39,20 @@ def machine() -> dict:
     }
 
 
+def prepare_torch(threads: int | None = None) -> int:
+    """What a benchmark does before loading models: no hub, torch threads as the CLI sets them (or
+    `threads`); returns the thread count."""
+    import torch
+
+    from encoders.device import configure_threads, hub_offline
+
+    hub_offline()
+    configure_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def command(script: str, argv: list[str] | None) -> str:
     """The command line that reproduces this run, relative to the repository root."""
     return " ".join([".venv/bin/python", f"bench/{script}", *(argv if argv is not None else sys.argv[1:])])
