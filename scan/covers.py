@@ -1,8 +1,11 @@
-"""Find a song's cover art: a picture embedded in its tags, else an image file in its folder.
+"""Find a song's cover art: a picture embedded in its tags, else an image file in its folder, else the
+picture embedded in another track of the same album in that folder.
 
 Embedded: ID3 APIC, FLAC picture blocks, Vorbis/Opus METADATA_BLOCK_PICTURE (base64 FLAC blocks) or the
 older COVERART, MP4 covr, ASF WM/Picture; a front cover (picture type 3) wins over other pictures.
-Folder: cover/folder/front with .jpg/.jpeg/.png, any case. Bytes are returned as stored, never re-encoded.
+Folder: cover/folder/front with .jpg/.jpeg/.png, any case. Album: rips often carry the art in one track
+only; a cover belongs to the album, so its other tracks share it (and a photo of it finds them all).
+Bytes are returned as stored, never re-encoded.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import binascii
 import os
 import struct
+from functools import lru_cache
 from pathlib import Path
 
 import mutagen
@@ -19,6 +23,10 @@ from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
+from crossgenre.errors import ScanError
+from scan.tags import open_audio, read_tags
+from scan.walk import is_audio_name
+
 FRONT_COVER = 3  # picture type shared by ID3, FLAC and ASF
 FOLDER_NAMES = ("cover", "folder", "front")  # in order of preference
 FOLDER_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -26,10 +34,12 @@ FOLDER_EXTENSIONS = (".jpg", ".jpeg", ".png")
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 
 
-def read_cover(path: str | os.PathLike, audio: mutagen.FileType | None = None) -> tuple[bytes | None, str | None]:
-    """(image bytes, source) with source "embedded" or "folder"; (None, None) when there is no cover.
+def read_cover(path: str | os.PathLike, audio: mutagen.FileType | None = None, album: str | None = None,
+               album_artist: str | None = None) -> tuple[bytes | None, str | None]:
+    """(image bytes, source) with source "embedded", "folder" or "album"; (None, None) when there is no cover.
 
     `audio` is the file as parsed by scan.tags.open_audio; without it only the folder is looked at.
+    `album` (and `album_artist`, from the song's tags) let a track without art take its album's.
     """
     if audio is not None:
         data = embedded_cover(audio)
@@ -38,6 +48,9 @@ def read_cover(path: str | os.PathLike, audio: mutagen.FileType | None = None) -
     data = folder_cover(path)
     if data:
         return data, "folder"
+    data = album_cover(path, album, album_artist)
+    if data:
+        return data, "album"
     return None, None
 
 
@@ -69,6 +82,45 @@ def folder_cover(path: str | os.PathLike) -> bytes | None:
             if is_image(data):
                 return data
     return None
+
+
+def album_cover(path: str | os.PathLike, album: str | None, album_artist: str | None = None) -> bytes | None:
+    """The cover embedded in another track of `album` in the song's folder (first by file name), if any.
+
+    Album artists must agree where both tracks give one.
+    """
+    if not album:
+        return None
+    folder = Path(path).parent
+    try:
+        changed = folder.stat().st_mtime_ns
+    except OSError:
+        return None
+    for other_artist, data in _album_covers(str(folder), changed).get(album.casefold(), ()):
+        if not album_artist or not other_artist or other_artist == album_artist.casefold():
+            return data
+    return None
+
+
+@lru_cache(maxsize=4)  # a scan reads a folder's songs one after another: each folder is read once
+def _album_covers(folder: str, changed: int) -> dict[str, list[tuple[str, bytes]]]:
+    """{album: [(album artist, cover)]} from the pictures embedded in a folder's audio files."""
+    covers: dict[str, list[tuple[str, bytes]]] = {}
+    try:
+        names = sorted(n for n in os.listdir(folder) if is_audio_name(n))
+    except OSError:
+        return covers
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            audio = open_audio(path)
+            tags = read_tags(path, audio)
+        except ScanError:
+            continue  # a damaged neighbour is reported when its own turn comes
+        data = embedded_cover(audio)
+        if data and tags.get("album"):
+            covers.setdefault(tags["album"].casefold(), []).append(((tags.get("album_artist") or "").casefold(), data))
+    return covers
 
 
 def is_image(data: bytes | None) -> bool:

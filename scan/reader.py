@@ -16,7 +16,7 @@ _CHUNK = 1 << 20  # 1 MiB
 
 
 def read_track(path: str | os.PathLike) -> Track:
-    """The Track for one song file: tags, lyrics (embedded or sidecar), cover (embedded or folder).
+    """The Track for one song file: tags, lyrics (embedded or sidecar), cover (embedded, folder or album).
 
     The file is parsed once by mutagen, then FFmpeg checks that it decodes at its start and near
     its end (no full decode), so files that cannot be songs fail here rather than at the encoder.
@@ -31,7 +31,7 @@ def read_track(path: str | os.PathLike) -> Track:
     if not duration or duration <= 0:
         raise ScanError(f"{path}: no audio (length 0 s)")
     lyrics, lyrics_source = read_lyrics(path, audio)
-    cover, cover_source = read_cover(path, audio)
+    cover, cover_source = read_cover(path, audio, tags.get("album"), tags.get("album_artist"))
     return Track(path=path, duration=float(duration), lyrics=lyrics, lyrics_source=lyrics_source,
                  cover=cover, cover_source=cover_source, **tags)
 

@@ -28,4 +28,4 @@ class Track:
     lyrics: str | None = None
     lyrics_source: str | None = None  # "embedded" or "sidecar"
     cover: bytes | None = field(default=None, repr=False)
-    cover_source: str | None = None  # "embedded" or "folder"
+    cover_source: str | None = None  # "embedded", "folder" or "album" (another track's picture)

@@ -31,6 +31,7 @@ from store import VectorStore, quote
 
 from .filters import build_filter
 from .query import Hit, Query, RouteMatch
+from .wording import split_subject
 
 RRF_K = 60
 SONG_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
@@ -40,7 +41,8 @@ MIN_CLIP_SECONDS = 0.5
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
                    "audio_track": 0.8, "cover": 1.0, "print": 3.0}
 # Per query kind: the default ranker and weight overrides. A text query may be about how a song sounds,
-# what its words say, or both, and only its routes' scores tell which: calibrated fusion, equal weights.
+# what its words say, or both; its wording (search.wording) and its routes' scores tell which:
+# calibrated fusion, equal weights.
 # A cover photo's own album must come first, so the cover route outweighs the looser joint route. A
 # clip's routes agree on its source song, where rank fusion (RRF) is robust. (docs/evaluation.md)
 KIND_DEFAULTS = {
@@ -110,7 +112,8 @@ class SearchEngine:
         p = self.profile
         with self.model_lock:
             if query.kind == "text":
-                return Plan(self._text_routes(query.text), self._describe(query.text) if p.describe_field == "audio" else None)
+                sound, _ = split_subject(query.text)
+                return Plan(self._text_routes(query.text), self._describe(sound) if p.describe_field == "audio" else None)
             if query.kind == "audio":
                 clip = self._decode_clip(query.audio)
                 vec = p.audio.embed_song(clip).track
@@ -125,16 +128,18 @@ class SearchEngine:
             return Plan(routes)
 
     def _text_routes(self, text: str) -> list[Route]:
+        """Sound routes compare the query's sound part, the lyrics route its subject (search.wording)."""
         p = self.profile
-        describe = self._describe(text)
-        lyr = p.lyrics.encode([text], "text")[0]
+        sound, subject = split_subject(text)
+        describe = self._describe(sound)
+        lyr = p.lyrics.encode([subject or text], "text")[0]
         routes = [Route("sound", p.describe_field, describe), Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
         if p.cover_text:
             routes.append(Route("cover_text", "cover", p.cover.encode([text], "text")[0], "has_cover == true"))
         if p.describe_field == "audio":
             routes.append(Route("joint", "joint", describe))
-        elif self._mapped("lyrics"):
-            routes.append(Route("joint", "joint", self.fusion.project("lyrics", lyr[None])[0]))
+        elif self._mapped("lyrics"):  # the words' encoding, placed in the joint space: it can only judge songs with words
+            routes.append(Route("joint", "joint", self.fusion.project("lyrics", lyr[None])[0], "has_lyrics == true"))
         return routes
 
     def _mapped(self, modality: str) -> bool:

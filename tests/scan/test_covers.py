@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from scan import read_track
 from scan.covers import is_image, read_cover
 from scan.tags import open_audio
 from tests.fixtures.library import SONG_NAMES
@@ -12,9 +13,9 @@ from tests.fixtures.library import SONG_NAMES
 @pytest.mark.parametrize("name", SONG_NAMES)
 def test_every_song_has_the_cover_written(library, name):
     song = library.song(name)
-    cover, source = read_cover(song.path, open_audio(song.path))
-    assert source == song.cover_source
-    assert cover == song.cover
+    track = read_track(song.path)
+    assert track.cover_source == song.cover_source
+    assert track.cover == song.cover
 
 
 def test_each_embedding_is_exercised(library):
@@ -48,3 +49,16 @@ def test_is_image():
     assert is_image(b"\xff\xd8\xff\xe0rest") and is_image(b"\x89PNG\r\n\x1a\nrest")
     assert is_image(b"RIFF\x00\x00\x00\x00WEBPVP8 ")
     assert not is_image(b"") and not is_image(None) and not is_image(b"-->http://example.org/a.jpg")
+
+
+def test_a_track_without_art_shows_its_albums_art_from_another_track(tmp_path, library):
+    donor, bare = library.song("Late Train Home"), library.song("Corner Store Philosophy")  # one album, one folder
+    assert bare.cover_source == "album" and bare.cover == donor.cover
+    for song in (donor, bare):
+        shutil.copy(song.path, tmp_path / song.path.name)
+    path = tmp_path / bare.path.name
+    assert read_cover(path, open_audio(path), "Concrete Verses", "MC Parallax") == (donor.cover, "album")
+    assert read_cover(path, open_audio(path), "concrete verses") == (donor.cover, "album")  # case does not matter
+    assert read_cover(path, open_audio(path), "Another Album") == (None, None)
+    assert read_cover(path, open_audio(path), "Concrete Verses", "Someone Else") == (None, None)
+    assert read_cover(path, open_audio(path)) == (None, None)  # no album tag: nothing to share

@@ -1,8 +1,8 @@
 """Fused ranking against each single route on the test library (tests/fixtures/eval_manifest.py).
 
 The figures this prints are recorded in docs/evaluation.md. What is asserted is what the docs claim:
-fusion finds degraded clips that no single route finds as well, lifts album recall of cover photos
-over the cover route, and stays within two points of the best single route's MRR for every query kind.
+in no query group and for no query kind does the fused ranking lose to the best single route by more
+than two points on any metric, and it beats the best route on degraded clips and on text queries.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from tests.fixtures.eval_manifest import make_manifest
 
 pytestmark = pytest.mark.slow
 
+GROUPS = ("text-sound", "text-lyrics", "text-mixed", "clip-clean", "clip-degraded", "cover-photo", "kind text",
+          "kind audio")
+
 
 @pytest.fixture(scope="module")
 def comparison(library, indexed, tmp_path_factory):
@@ -26,19 +29,18 @@ def comparison(library, indexed, tmp_path_factory):
     return out
 
 
-def test_fusion_finds_degraded_clips_better_than_any_single_route(comparison):
-    diff = fused_minus_best(comparison["clip-degraded"])
-    assert diff["R@1"] > 0 and diff["MRR"] > 0
+@pytest.mark.parametrize("group", GROUPS)
+def test_fusion_loses_no_metric_by_more_than_two_points(comparison, group):
+    diff = fused_minus_best(comparison[group])
+    assert diff and min(diff.values()) >= -0.02, diff
 
 
-def test_fusion_lifts_album_recall_of_cover_photos_over_the_cover_route(comparison):
-    rows = comparison["cover-photo"]
-    assert rows["fused"]["R@1"] == 1.0
-    assert rows["fused"]["mAP"] > rows["cover"]["mAP"] + 0.1
+@pytest.mark.parametrize("group", ["clip-degraded", "kind text"])
+def test_fusion_beats_the_best_single_route(comparison, group):
+    diff = fused_minus_best(comparison[group])
+    assert diff["R@1"] > 0 and diff["MRR"] > 0, diff
 
 
-@pytest.mark.parametrize("kind", ["text", "audio"])
-def test_fusion_stays_within_two_points_of_the_best_route_per_query_kind(comparison, kind):
-    diff = fused_minus_best(comparison[f"kind {kind}"])
-    assert diff["MRR"] >= -0.02, diff
-    assert diff["nDCG@10"] >= -0.02, diff
+def test_a_cover_photo_finds_every_track_of_its_album(comparison):
+    # two albums carry their art in one track only: the others share it (scan.covers.album_cover)
+    assert comparison["cover-photo"]["fused"]["mAP"] == 1.0

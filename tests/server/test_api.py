@@ -148,10 +148,12 @@ def test_cover_bytes_and_sniffed_type(client, library, song_ids):
     folder = library.song("Willow Road")  # the folder's Cover.jpg
     r = client.get(f"/api/songs/{song_ids['Willow Road']}/cover")
     assert r.status_code == 200 and r.mimetype == "image/jpeg" and r.data == folder.cover
+    r = client.get(f"/api/songs/{song_ids['Highway Thunder']}/cover")  # no art of its own: its album's PNG
+    assert r.status_code == 200 and r.mimetype == "image/png" and r.data == png_song.cover
 
 
 def test_song_without_cover_is_a_json_404(client, song_ids):
-    r = client.get(f"/api/songs/{song_ids['Corner Store Philosophy']}/cover")
+    r = client.get(f"/api/songs/{song_ids['track07']}/cover")
     assert r.status_code == 404 and r.json["error"] == "no_cover"
 
 
