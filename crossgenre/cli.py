@@ -175,6 +175,7 @@ def _query_from_args(args):
 
 def cmd_search(args) -> int:
     from search import SearchEngine
+    from search.wording import split_subject
 
     from .workspace import open_for_search
 
@@ -187,6 +188,8 @@ def cmd_search(args) -> int:
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
     else:
+        if query.text is not None and split_subject(query.text)[1]:
+            print('Read as sound "%s", about "%s"' % split_subject(query.text))
         print(format_hits(hits))
     return 0
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
+from search.wording import split_subject
+
 from .errors import ApiError
 from .openapi import build_spec
 from .params import query_from_form, query_from_json
@@ -63,6 +65,9 @@ def _describe(query) -> dict:
     out = {"kind": query.kind, "k": query.k, "cross_genre": query.cross_genre, "ranker": query.ranker}
     if query.text is not None:
         out["text"] = query.text
+        sound, subject = split_subject(query.text)
+        if subject:  # how the routes read it: the sound part and what the words should be about
+            out["sound"], out["subject"] = sound, subject
     else:
         out["bytes"] = len(query.audio if query.kind == "audio" else query.image)
     for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights"):

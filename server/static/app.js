@@ -102,7 +102,9 @@
       showMessage("No songs matched " + describe + ". Try fewer filters, or turn cross-genre off.", "info");
       return;
     }
-    summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms)";
+    const reading = data.query && data.query.subject
+      ? "; sound: \u201c" + data.query.sound + "\u201d, about: \u201c" + data.query.subject + "\u201d" : "";
+    summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms" + reading + ")";
     for (const hit of hits) results.appendChild(card(hit));
   }
 

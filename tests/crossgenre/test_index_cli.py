@@ -65,6 +65,8 @@ def test_search_prints_a_ranked_table(indexed):
     out = json.loads(run(["search", "heavy distorted guitars", "-k", "3", "--json"], data).stdout)
     assert [h["rank"] for h in out] == [1, 2, 3]
     assert all(h["explanation"]["routes"] for h in out)
+    subject = run(["search", "heavy distorted guitars, about kings and fire", "-k", "1"], data)
+    assert 'Read as sound "heavy distorted guitars", about "kings and fire"' in subject.stdout
 
 
 def test_clear_errors_and_exit_codes(tmp_path, indexed):

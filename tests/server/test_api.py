@@ -52,6 +52,15 @@ def test_lyrics_text_finds_the_song_and_quotes_the_lines(client, song_ids):
     assert "willow road" in hits[0]["explanation"]["lyric"]["text"].lower()
 
 
+def test_a_sound_with_a_subject_finds_the_song_and_says_how_it_read_the_text(client, song_ids):
+    r = search(client, text="fast heavy metal, about kings who fell into ashes", k=5)
+    assert (r.json["query"]["sound"], r.json["query"]["subject"]) == ("fast heavy metal", "kings who fell into ashes")
+    top = r.json["results"][0]
+    assert top["id"] == song_ids["Cinder Throne"], [h["title"] for h in r.json["results"]]
+    assert "ashes" in top["explanation"]["lyric"]["text"].lower()  # the line found by the subject
+    assert "subject" not in search(client, text="a song about kings", k=1).json["query"]
+
+
 @pytest.mark.parametrize("title, start", [("Willow Road", 6.0), ("Cinder Throne", 3.0), ("Pulse Engine", 2.0)])
 def test_clip_cut_from_a_song_finds_that_song_first(client, library, song_ids, title, start):
     song = library.song(title)

@@ -74,6 +74,13 @@ def test_text_query_shows_ranked_results(page, artifacts):
     page.screenshot(path=str(artifacts / "server-text-search.png"), full_page=True)
 
 
+def test_the_summary_says_how_a_text_with_a_subject_was_read(page):
+    page.fill("#text", "loud rock, about a torn speaker")
+    page.press("#text", "Enter")
+    page.wait_for_selector("#results li.card")
+    assert "sound: \u201cloud rock\u201d, about: \u201ca torn speaker\u201d" in page.text_content("#summary")
+
+
 def test_clip_upload_finds_the_song_and_players_start_at_the_matched_segment(page, library, song_ids, tmp_path, artifacts):
     song = library.song("Willow Road")
     clip = tmp_path / "clip.wav"
