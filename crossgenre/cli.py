@@ -188,8 +188,9 @@ def cmd_search(args) -> int:
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
     else:
-        if query.text is not None and split_subject(query.text)[1]:
-            print('Read as sound "%s", about "%s"' % split_subject(query.text))
+        sound, subject = split_subject(query.text) if query.text is not None else ("", None)
+        if subject:
+            print(f'Read as sound "{sound}", about "{subject}"' if sound else f'Read as about "{subject}" (no sound named)')
         print(format_hits(hits))
     return 0
 

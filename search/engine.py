@@ -113,7 +113,8 @@ class SearchEngine:
         with self.model_lock:
             if query.kind == "text":
                 sound, _ = split_subject(query.text)
-                return Plan(self._text_routes(query.text), self._describe(sound) if p.describe_field == "audio" else None)
+                windows = self._describe(sound) if sound and p.describe_field == "audio" else None
+                return Plan(self._text_routes(query.text), windows)
             if query.kind == "audio":
                 clip = self._decode_clip(query.audio)
                 vec = p.audio.embed_song(clip).track
@@ -128,17 +129,21 @@ class SearchEngine:
             return Plan(routes)
 
     def _text_routes(self, text: str) -> list[Route]:
-        """Sound routes compare the query's sound part, the lyrics route its subject (search.wording)."""
+        """Sound routes compare the query's sound part, the lyrics routes its subject (search.wording);
+        a query that names only a subject has no sound routes."""
         p = self.profile
         sound, subject = split_subject(text)
-        describe = self._describe(sound)
         lyr = p.lyrics.encode([subject or text], "text")[0]
-        routes = [Route("sound", p.describe_field, describe), Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
+        routes = [Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
+        if sound:
+            describe = self._describe(sound)
+            routes.append(Route("sound", p.describe_field, describe))
+            if p.describe_field == "audio":  # CLAP's text encoder places a sound in the joint (audio) space
+                routes.append(Route("joint", "joint", describe))
         if p.cover_text:
             routes.append(Route("cover_text", "cover", p.cover.encode([text], "text")[0], "has_cover == true"))
-        if p.describe_field == "audio":
-            routes.append(Route("joint", "joint", describe))
-        elif self._mapped("lyrics"):  # the words' encoding, placed in the joint space: it can only judge songs with words
+        if p.describe_field != "audio" and self._mapped("lyrics"):
+            # the words' encoding, placed in the joint space: it can only judge songs with words
             routes.append(Route("joint", "joint", self.fusion.project("lyrics", lyr[None])[0], "has_lyrics == true"))
         return routes
 

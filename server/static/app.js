@@ -102,8 +102,9 @@
       showMessage("No songs matched " + describe + ". Try fewer filters, or turn cross-genre off.", "info");
       return;
     }
-    const reading = data.query && data.query.subject
-      ? "; sound: \u201c" + data.query.sound + "\u201d, about: \u201c" + data.query.subject + "\u201d" : "";
+    const q = data.query || {};
+    const reading = !q.subject ? ""
+      : (q.sound ? "; sound: \u201c" + q.sound + "\u201d," : ";") + " about: \u201c" + q.subject + "\u201d";
     summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms" + reading + ")";
     for (const hit of hits) results.appendChild(card(hit));
   }

@@ -67,6 +67,8 @@ def test_search_prints_a_ranked_table(indexed):
     assert all(h["explanation"]["routes"] for h in out)
     subject = run(["search", "heavy distorted guitars, about kings and fire", "-k", "1"], data)
     assert 'Read as sound "heavy distorted guitars", about "kings and fire"' in subject.stdout
+    only = run(["search", "songs about kings and fire", "-k", "1"], data)
+    assert 'Read as about "kings and fire" (no sound named)' in only.stdout
 
 
 def test_clear_errors_and_exit_codes(tmp_path, indexed):
