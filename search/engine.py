@@ -112,9 +112,9 @@ class SearchEngine:
         p = self.profile
         with self.model_lock:
             if query.kind == "text":
-                sound, _ = split_subject(query.text)
-                windows = self._describe(sound) if sound and p.describe_field == "audio" else None
-                return Plan(self._text_routes(query.text), windows)
+                routes = self._text_routes(query.text)
+                sound = next((r for r in routes if r.name == "sound"), None)  # absent when the text names no sound
+                return Plan(routes, sound.vector if sound is not None and p.describe_field == "audio" else None)
             if query.kind == "audio":
                 clip = self._decode_clip(query.audio)
                 vec = p.audio.embed_song(clip).track

@@ -54,5 +54,5 @@ def test_fusion_beats_the_best_single_route_on_text(comparison):
 
 
 def test_a_cover_photo_finds_every_track_of_its_album(comparison):
-    # two albums carry their art in one track only: the others share it (scan.covers.album_cover)
+    # three albums carry their art in one track only: the others share it (scan.covers.album_cover)
     assert comparison["cover-photo"]["fused"]["mAP"] == 1.0
