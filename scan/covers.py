@@ -96,16 +96,17 @@ def album_cover(path: str | os.PathLike, album: str | None, album_artist: str | 
         changed = folder.stat().st_mtime_ns
     except OSError:
         return None
-    for other_artist, data in _album_covers(str(folder), changed).get(album.casefold(), ()):
+    for other_artist, data in _album_covers(str(folder), changed).get(album.casefold(), {}).items():
         if not album_artist or not other_artist or other_artist == album_artist.casefold():
             return data
     return None
 
 
 @lru_cache(maxsize=4)  # a scan reads a folder's songs one after another: each folder is read once
-def _album_covers(folder: str, changed: int) -> dict[str, list[tuple[str, bytes]]]:
-    """{album: [(album artist, cover)]} from the pictures embedded in a folder's audio files."""
-    covers: dict[str, list[tuple[str, bytes]]] = {}
+def _album_covers(folder: str, changed: int) -> dict[str, dict[str, bytes]]:
+    """{album: {album artist: cover}} from the pictures embedded in a folder's audio files (the first
+    file's by name for each album and artist: one picture kept per album, not one per track)."""
+    covers: dict[str, dict[str, bytes]] = {}
     try:
         names = sorted(n for n in os.listdir(folder) if is_audio_name(n))
     except OSError:
@@ -117,9 +118,11 @@ def _album_covers(folder: str, changed: int) -> dict[str, list[tuple[str, bytes]
             tags = read_tags(path, audio)
         except ScanError:
             continue  # a damaged neighbour is reported when its own turn comes
-        data = embedded_cover(audio)
-        if data and tags.get("album"):
-            covers.setdefault(tags["album"].casefold(), []).append(((tags.get("album_artist") or "").casefold(), data))
+        album, artist = (tags.get("album") or "").casefold(), (tags.get("album_artist") or "").casefold()
+        if album and artist not in covers.get(album, {}):
+            data = embedded_cover(audio)
+            if data:
+                covers.setdefault(album, {})[artist] = data
     return covers
 
 

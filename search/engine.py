@@ -356,8 +356,9 @@ class SearchEngine:
                     g = normalize_genre(" ".join(words[i : i + n]))
                     if g and g in genre_prompts():
                         return g
-            with self.model_lock:
-                return self.profile.predict_genre(self._describe(query.text))
+            sound = next((r for r in plan.routes if r.name == "sound"), None)  # the text's sound part, encoded
+            with self.model_lock:  # the first prediction encodes the genre prompts
+                return self.profile.predict_genre(sound.vector if sound is not None else self._describe(query.text))
         fused, _, _, _ = self._fuse(plan, flt, DEFAULT_WEIGHTS, "rrf", 10)
         if not fused:
             return None
