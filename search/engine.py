@@ -133,6 +133,8 @@ class SearchEngine:
         a query that names only a subject has no sound routes."""
         p = self.profile
         sound, subject = split_subject(text)
+        if not sound and not len(self._background("lyrics", "has_lyrics == true")):
+            sound = text  # no song has words to be about anything: the sound routes read it all instead
         lyr = p.lyrics.encode([subject or text], "text")[0]
         routes = [Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
         if sound:

@@ -115,3 +115,20 @@ def test_degradations_do_what_they_say():
     assert np.std(degrade.phone(tone, rate)[rate:]) > 0.7 * np.std(tone)
     assert len(degrade.speed(tone, 1.25)) == int(len(tone) / 1.25)
     assert abs(len(degrade.reencode(tone, rate, 64)) - len(tone)) < 0.05 * len(tone)
+
+
+def test_a_subject_alone_still_finds_songs_in_a_library_without_lyrics(library, tmp_path):
+    from crossgenre.config import Config
+    from crossgenre.indexer import Indexer
+    from crossgenre.workspace import open_for_indexing
+
+    instrumentals = library.root / "Lumen Drift"  # one album, no lyrics
+    config = Config(data_dir=tmp_path, profile="offline", library=(str(instrumentals),), threads=2)
+    ws = open_for_indexing(config, "offline")
+    try:
+        Indexer(ws, progress=False).run([instrumentals])
+        hits = SearchEngine(ws.profile, ws.store, ws.fusion).search(Query(text="songs about the open sea", k=5))
+    finally:
+        ws.close()
+    assert len(hits) == 2  # read by the sound route, as the words have nothing to be matched against
+    assert all("sound" in {r.route for r in h.routes} for h in hits)
