@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="music folders or files")
     p.add_argument("--rebuild", action="store_true", help="forget the index and embed every song again")
     p.add_argument("--max-windows", type=int, help="audio windows per song, spread over it (0: the whole song)")
+    p.add_argument("--batch-size", type=int, help="songs written to the index at a time (default 16)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search by text, an audio clip or an image")
@@ -128,6 +130,7 @@ def _config(args):
         model_dir=getattr(args, "model_dir", None),
         profile=getattr(args, "profile", None),
         max_windows=getattr(args, "max_windows", None),
+        batch_size=getattr(args, "batch_size", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         library=getattr(args, "library", None) or None,
@@ -153,7 +156,7 @@ def cmd_index(args) -> int:
         refit_if_needed(ws, progress=not args.quiet)
     finally:
         ws.close()
-    print(report.summary())
+    print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if args.json else report.summary())
     return EXIT_SKIPPED if report.failed else 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import signal
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +21,11 @@ import numpy as np
 from tqdm import tqdm
 
 from encoders.fingerprint import to_print_rate
-from scan import content_hash, decode_audio, find_audio_files, read_track
+from scan import content_hash, find_audio_files, read_track
+from scan.decode import read_audio, stream_audio
 from scan.genres import normalize_genre
-from store import SongRecord
+from store import SongRecord, quote
+from store.schema import fit_row
 
 from .errors import CrossgenreError
 from .workspace import Workspace
@@ -30,6 +34,10 @@ log = logging.getLogger("crossgenre")
 
 PREFETCH_DEPTH = 4
 AUDIO_BATCH_SONGS = 4  # songs whose audio windows are encoded in one batch (when the encoder can)
+# The encoders see at most this much of a song (windows spread over it), so a 3-hour file costs the
+# memory of 30 minutes; its prints still cover all of it, read in blocks.
+MAX_ENCODED_SECONDS = 30 * 60
+STOP_AT = "CROSSGENRE_STOP_AT"  # tests: "parts:N" or "rows:N" stops the process there (see _checkpoint)
 
 
 def song_id(path: str | Path) -> str:
@@ -39,26 +47,50 @@ def song_id(path: str | Path) -> str:
 
 @dataclass
 class IndexReport:
-    """What one `index` run did. `failed` lists (path, reason) for every file that was skipped."""
+    """What one `index` run did. `failed` lists (path, reason) for every file that was skipped, once;
+    `notes` lists (path, note) for what was passed over in a song that was indexed (a huge cover...)."""
 
     found: int = 0
     added: int = 0
     updated: int = 0
+    moved: int = 0
     unchanged: int = 0
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     profile: str = ""
 
+    def fail(self, path: str, reason: str) -> None:
+        """Record a skipped file (once), its reason without the path it would repeat."""
+        if all(p != path for p, _ in self.failed):
+            self.failed.append((path, _without_path(reason, path)))
+
     def summary(self) -> str:
         lines = [
-            f"{self.found} audio files found: {self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.removed} removed, {len(self.failed)} skipped ({self.seconds:.1f} s, {self.profile} profile)"
+            f"{self.found} audio files found: {self.added} added, {self.updated} updated, {self.moved} moved, "
+            f"{self.unchanged} unchanged, {self.removed} removed, {len(self.failed)} skipped "
+            f"({self.seconds:.1f} s, {self.profile} profile)"
         ]
         if self.failed:
             lines.append("Skipped files:")
             lines += [f"  {path}: {reason}" for path, reason in self.failed]
+        if self.notes:
+            lines.append("Indexed, with something passed over:")
+            lines += [f"  {path}: {note}" for path, note in self.notes]
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("found", "added", "updated", "moved", "unchanged", "removed")}
+        out["skipped"] = [{"path": p, "reason": r} for p, r in self.failed]
+        out["notes"] = [{"path": p, "note": n} for p, n in self.notes]
+        return {**out, "seconds": round(self.seconds, 2), "profile": self.profile}
+
+
+def _without_path(reason: str, path: str) -> str:
+    """A reason as a user reads it beside its path: the path not repeated inside it."""
+    reason = reason.removeprefix(f"{path}: ")
+    return reason.replace(path, Path(path).name)
 
 
 @dataclass
@@ -71,16 +103,25 @@ class _Prepared:
     digest: str = ""
     track: object = None
     waveform: np.ndarray | None = None
+    decoder: str = ""  # which decoder read it: "pyav" or "libsndfile"
+    prints: tuple | None = None  # (vectors, starts) of a song too long to print in one piece
     error: str | None = None
 
 
-def _prepare(path: Path, sid: str, stat: tuple[float, int], digest: str, sample_rate: int) -> _Prepared:
+def _prepare(path: Path, sid: str, stat: tuple[float, int], digest: str, sample_rate: int, printer) -> _Prepared:
     item = _Prepared(str(path), sid, stat, digest)
     try:
         item.track = read_track(path)
-        item.waveform = decode_audio(path, sample_rate)
+        long = item.track.duration > MAX_ENCODED_SECONDS
+        decoded = read_audio(path, sample_rate, MAX_ENCODED_SECONDS if long else None)
+        item.waveform, item.decoder = decoded.samples, decoded.decoder
+        if long or len(item.waveform) >= MAX_ENCODED_SECONDS * sample_rate:
+            # the prints cover the whole song: read again at the print rate, in blocks
+            item.prints = printer.song_prints_streamed(stream_audio(path, printer.sample_rate, item.decoder))
     except CrossgenreError as exc:
         item.error = str(exc)
+    except MemoryError:
+        item.error = "too large to decode in the memory left"
     except Exception as exc:  # a library bug on one odd file must not end the run
         item.error = f"could not be read ({type(exc).__name__}: {exc})"
     return item
@@ -99,57 +140,118 @@ def _prefetched(jobs, depth: int):
 
 
 class Indexer:
-    """Brings a Milvus index in line with the files under some folders: adds, re-embeds, removes."""
+    """Brings a Milvus index in line with the files under some folders: adds, re-embeds, re-points moved
+    files, removes. Whatever goes wrong with one song skips that song (listed with a reason), never the run."""
 
     def __init__(self, workspace: Workspace, progress: bool = True, on_progress=None):
         self.ws = workspace
         self.profile = workspace.profile
         self.progress = progress
         self.on_progress = on_progress  # callable(done, total), e.g. for the server's status endpoint
+        self._written = 0  # batches written in this run (for _checkpoint)
+        self._stop_at = os.environ.get(STOP_AT, "")
 
     def run(self, paths: list[str | Path]) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport(profile=self.profile.name)
         roots = [Path(p).resolve() for p in paths]
-        files = find_audio_files(paths)
-        report.found = len(files)
+        rejected: list[tuple[str, str]] = []
+        files = find_audio_files(paths, rejected)
+        for path, reason in rejected:
+            report.fail(path, reason)
+        report.found = len(files) + len(rejected)
         known = {
             row["id"]: row
             for row in self.ws.store.iter_songs(["id", "path", "content_hash", "mtime", "size"])
         }
         todo = []
         seen = set()
-        for path in files:
+        for given in files:
+            try:
+                path = given.resolve()  # stored absolute: the server and later runs find it from anywhere
+                str(path).encode("utf-8")
+                st = path.stat()
+            except UnicodeEncodeError:
+                report.fail(str(given), "its path is not valid UTF-8 (rename the file or folder)")
+                continue
+            except (OSError, RuntimeError) as exc:  # gone since the walk, or a link loop
+                report.fail(str(given), f"cannot be read ({getattr(exc, 'strerror', None) or exc})")
+                continue
             sid = song_id(path)
             seen.add(sid)
-            try:
-                st = path.stat()
-            except OSError as exc:
-                report.failed.append((str(path), f"cannot be read: {exc.strerror}"))
-                continue
             stat = (st.st_mtime, st.st_size)
             old = known.get(sid)
             if old and (old["mtime"], old["size"]) == stat:
+                if old["path"] != str(path):  # indexed under another spelling of its path: store the absolute one
+                    self._guarded(report, str(path), lambda p=path, s=sid: self._repath(s, p))
                 report.unchanged += 1
                 continue
             todo.append((path, sid, stat, old))
-        gone = [
-            sid for sid, row in known.items()
+        gone = {
+            sid: row for sid, row in known.items()
             if sid not in seen and (not Path(row["path"]).exists() or any(_under(row["path"], r) for r in roots))
-        ]
+        }
+        todo = self._move_found(todo, gone, report)
         if gone:
-            self.ws.store.delete_songs(gone)
+            self._guarded(report, "(removed songs)", lambda: self.ws.store.delete_songs(list(gone)))
             report.removed = len(gone)
             log.info("Removed %d songs whose files are gone.", len(gone))
         self._embed_all(todo, report)
         report.seconds = time.perf_counter() - started
         return report
 
+    def _move_found(self, todo: list, gone: dict, report: IndexReport) -> list:
+        """Re-point new files that are songs gone from another path (same size and content hash): their
+        vectors are kept, not re-embedded. Returns the rest of `todo`."""
+        by_size: dict[int, list[str]] = {}
+        for sid, row in gone.items():
+            by_size.setdefault(row["size"], []).append(sid)
+        rest = []
+        for path, sid, stat, old in todo:
+            candidates = [] if old else by_size.get(stat[1], [])
+            if candidates:
+                try:
+                    digest = content_hash(path)
+                except CrossgenreError:
+                    digest = ""
+                match = next((g for g in candidates if gone[g]["content_hash"] == digest), None)
+                if match and self._guarded(report, str(path), lambda m=match, p=path, s=sid, st=stat: self._move(m, s, p, st)):
+                    candidates.remove(match)
+                    del gone[match]
+                    report.moved += 1
+                    continue
+            rest.append((path, sid, stat, old))
+        return rest
+
+    def _move(self, old_id: str, sid: str, path: Path, stat: tuple[float, int]) -> bool:
+        rows = self.ws.store.query_rows(f"id == {quote(old_id)}", 1)
+        if not rows:
+            return False
+        row = {**rows[0], "id": sid, "path": str(path), "mtime": stat[0], "size": stat[1]}
+        self.ws.store.move_song(old_id, row)
+        return True
+
+    def _repath(self, sid: str, path: Path) -> None:
+        rows = self.ws.store.query_rows(f"id == {quote(sid)}", 1)
+        if rows:
+            self.ws.store.upsert_rows([{**rows[0], "path": str(path)}])
+
+    def _guarded(self, report: IndexReport, path: str, action):
+        """Run one step for one song; a failure skips that song (listed) instead of ending the run."""
+        try:
+            result = action()
+        except Exception as exc:
+            log.debug("%s failed", path, exc_info=True)
+            report.fail(path, _plain(exc))
+            return None
+        return True if result is None else result
+
     def _embed_all(self, todo, report: IndexReport) -> None:
         rate = self.profile.audio.sample_rate
+        printer = self.profile.printer
         jobs = []
         for path, sid, stat, old in todo:
-            jobs.append(lambda p=path, s=sid, st=stat: _prepare_with_hash(p, s, st, rate))
+            jobs.append(lambda p=path, s=sid, st=stat: _prepare_with_hash(p, s, st, rate, printer))
         olds = {sid: old for _, sid, _, old in todo}
         batch: list[SongRecord] = []
         ready: list[_Prepared] = []  # decoded songs waiting for the audio encoder, embedded together
@@ -161,48 +263,84 @@ class Indexer:
             if self.on_progress:
                 self.on_progress(done, len(todo))
             if item.error:
-                report.failed.append((item.path, item.error))
+                report.fail(item.path, item.error)
                 if olds.get(item.sid):  # it was indexed before and is now unreadable: drop the stale entry
-                    self.ws.store.delete_songs([item.sid])
-                    report.removed += 1
+                    if self._guarded(report, item.path, lambda s=item.sid: self.ws.store.delete_songs([s])):
+                        report.removed += 1
                 continue
             old = olds.get(item.sid)
             if old and old["content_hash"] == item.digest:
                 # touched but not changed: keep the vectors, record the new mtime
-                self._touch(item)
+                self._guarded(report, item.path, lambda i=item: self._touch(i))
                 report.unchanged += 1
                 continue
             ready.append(item)
             if len(ready) >= AUDIO_BATCH_SONGS:
-                batch += self._embed_ready(ready, olds, report)
+                batch += self._embed_ready(ready, report)
                 ready = []
             if len(batch) >= self.ws.config.batch_size:
-                self.ws.store.write_songs(batch)
+                self._write(batch, olds, report)
                 batch = []
-        batch += self._embed_ready(ready, olds, report)
-        self.ws.store.write_songs(batch)
+        batch += self._embed_ready(ready, report)
+        self._write(batch, olds, report)
         bar.close()
 
-    def _embed_ready(self, items: list[_Prepared], olds: dict, report: IndexReport) -> list[SongRecord]:
-        """Records of decoded songs; their audio windows go through the audio encoder together when it can batch."""
-        if not items:
-            return []
-        audio = self.profile.audio
-        if hasattr(audio, "embed_songs"):  # windows of several songs in one batch: the model runs at its bare speed
-            embeddings = audio.embed_songs([i.waveform for i in items])
-        else:
-            embeddings = [audio.embed_song(i.waveform) for i in items]
-        records = []
-        for item, embedding in zip(items, embeddings):
-            try:
-                records.append(self._embed(item, embedding))
-            except CrossgenreError as exc:
-                report.failed.append((item.path, str(exc)))
-                continue
-            if olds.get(item.sid):
+    def _write(self, records: list[SongRecord], olds: dict, report: IndexReport) -> None:
+        """Write a batch; a batch the store refuses is written song by song, and a song it refuses is skipped."""
+        if not records:
+            return
+        try:
+            self.ws.store.write_songs(records, after_parts=lambda: self._checkpoint("parts"))
+        except Exception as exc:
+            if len(records) == 1:
+                report.fail(records[0].row["path"], f"could not be stored: {_plain(exc)}")
+                return
+            log.warning("The index refused a batch (%s); writing its songs one by one.", _plain(exc))
+            for record in records:
+                self._write([record], olds, report)
+            return
+        self._checkpoint("rows")
+        for r in records:
+            if olds.get(r.row["id"]):
                 report.updated += 1
             else:
                 report.added += 1
+
+    def _checkpoint(self, point: str) -> None:
+        """Where a kill test stops this process: with CROSSGENRE_STOP_AT=parts:N (batch N's windows, chunks
+        and prints written, its song rows not) or rows:N (batch N committed), the process stops itself
+        (SIGSTOP) there, and the test kills it. Does nothing otherwise."""
+        if point == "parts":
+            self._written += 1
+        if self._stop_at and self._stop_at == f"{point}:{self._written}":
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _embed_ready(self, items: list[_Prepared], report: IndexReport) -> list[SongRecord]:
+        """Records of decoded songs; their audio windows go through the audio encoder together when it can
+        batch. A batch the encoder fails on is encoded song by song; a song that fails is skipped."""
+        if not items:
+            return []
+        audio = self.profile.audio
+        try:
+            if hasattr(audio, "embed_songs"):  # windows of several songs in one batch: the model runs at its bare speed
+                embeddings = audio.embed_songs([i.waveform for i in items])
+            else:
+                embeddings = [audio.embed_song(i.waveform) for i in items]
+        except Exception:
+            if len(items) == 1:
+                embeddings = [None]
+            else:
+                return [r for i in items for r in self._embed_ready([i], report)]
+        records = []
+        for item, embedding in zip(items, embeddings):
+            item_records = None
+            if embedding is not None:
+                item_records = self._guarded(report, item.path, lambda i=item, e=embedding: self._embed(i, e))
+            else:
+                report.fail(item.path, "the audio encoder failed on it")
+            item.waveform = None  # the samples are not needed any more
+            if item_records is not None:
+                records.append(item_records)
         return records
 
     def _touch(self, item: _Prepared) -> None:
@@ -233,11 +371,13 @@ class Indexer:
         genre_source = "tag"
         if not genre:
             genre, genre_source = p.predict_genre(vectors[p.describe_field]), "predicted"
-        extra = {"window_policy": p.audio.window_policy}
+        extra = {"window_policy": p.audio.window_policy, "decoder": item.decoder}
+        if len(item.waveform) >= MAX_ENCODED_SECONDS * p.audio.sample_rate:
+            extra["encoded_seconds"] = MAX_ENCODED_SECONDS
         if audio.tags is not None and hasattr(p.audio, "tag_names"):
             order = np.argsort(-audio.tags)[:5]
             extra["top_tags"] = [[p.audio.tag_names[i], round(float(audio.tags[i]), 3)] for i in order]
-        row = {
+        row = fit_row({
             "id": item.sid,
             "path": item.path,
             "content_hash": item.digest,
@@ -250,9 +390,9 @@ class Indexer:
             "genre": genre or "",
             "genre_source": genre_source,
             "raw_genre": t.genre or "",
-            "year": int(t.year or 0),
-            "track_number": int(t.track_number or 0),
-            "duration": float(t.duration or len(item.waveform) / p.audio.sample_rate),
+            "year": t.year or 0,
+            "track_number": t.track_number or 0,
+            "duration": t.duration or len(item.waveform) / p.audio.sample_rate,
             "musicbrainz_track_id": t.musicbrainz_track_id or "",
             "musicbrainz_album_id": t.musicbrainz_album_id or "",
             "musicbrainz_artist_id": t.musicbrainz_artist_id or "",
@@ -264,8 +404,11 @@ class Indexer:
             "fusion_version": self._fusion_version(),
             "extra": extra,
             **vectors,
-        }
-        prints, print_starts = p.printer.song_prints(to_print_rate(item.waveform, p.audio.sample_rate))
+        })
+        if item.prints is not None:
+            prints, print_starts = item.prints
+        else:
+            prints, print_starts = p.printer.song_prints(to_print_rate(item.waveform, p.audio.sample_rate))
         return SongRecord(row, audio.starts, audio.ends, audio.windows, chunk_texts, chunk_vectors,
                           print_starts, prints, p.printer.window_seconds)
 
@@ -291,12 +434,22 @@ class Indexer:
         return getattr(self.ws.fusion, "version", "none") if self.ws.fusion is not None else "none"
 
 
-def _prepare_with_hash(path: Path, sid: str, stat, rate: int) -> _Prepared:
+def _prepare_with_hash(path: Path, sid: str, stat, rate: int, printer) -> _Prepared:
     try:
         digest = content_hash(path)
-    except OSError as exc:
-        return _Prepared(str(path), sid, stat, error=f"cannot be read: {exc.strerror or exc}")
-    return _prepare(path, sid, stat, digest, rate)
+    except CrossgenreError as exc:
+        return _Prepared(str(path), sid, stat, error=str(exc))
+    except Exception as exc:
+        return _Prepared(str(path), sid, stat, error=f"cannot be read ({type(exc).__name__}: {exc})")
+    return _prepare(path, sid, stat, digest, rate, printer)
+
+
+def _plain(exc: Exception) -> str:
+    """An exception in words: its message (a Milvus error's own message), not a stack trace."""
+    if isinstance(exc, CrossgenreError):
+        return str(exc)
+    message = getattr(exc, "message", None) or str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _under(path: str, root: Path) -> bool:

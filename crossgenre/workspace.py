@@ -84,7 +84,9 @@ def _describe(versions: dict) -> str:
 
 def _load_fusion(config: Config, profile: Profile):
     from fusion import FusionModel
+    from fusion.model import settle
 
+    settle(config.fusion_dir)
     if not (config.fusion_dir / "fusion.json").exists():
         return None
     encoders = {"audio": profile.audio.name, "lyrics": profile.lyrics.name, "cover": profile.cover.name}

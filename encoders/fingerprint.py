@@ -78,6 +78,33 @@ class AudioPrinter:
         """(vectors (n, DIM), start seconds (n,)) of a song at 8 kHz, one print a second."""
         return self._prints(wave, SONG_HOP_STEPS)
 
+    def song_prints_streamed(self, blocks, segment_seconds: float = 120.0) -> tuple[np.ndarray, np.ndarray]:
+        """`song_prints` of a song given as consecutive 8 kHz blocks (e.g. `scan.decode.stream_audio`),
+        holding about `segment_seconds` of audio at a time: a 3-hour file is printed without being held.
+
+        Segments start on a print boundary, so the prints are those of the whole waveform."""
+        step = int(STEP_SECONDS * SAMPLE_RATE / HOP) * HOP  # samples per step
+        segment = int(segment_seconds * SAMPLE_RATE)
+        pending: list[np.ndarray] = []
+        held, offset = 0, 0  # samples pending; steps before the first pending sample
+        vectors, starts = [], []
+
+        def emit(wave: np.ndarray) -> int:
+            v, s = self._prints(wave, SONG_HOP_STEPS)
+            vectors.append(v)
+            starts.append(s + offset * STEP_SECONDS)
+            return len(s) * SONG_HOP_STEPS  # steps fully used: the next print starts there
+
+        for block in blocks:
+            pending.append(np.asarray(block, np.float32))
+            held += len(block)
+            if held >= segment:
+                wave = np.concatenate(pending)
+                used = emit(wave)
+                pending, held, offset = [wave[used * step :]], held - used * step, offset + used
+        emit(np.concatenate(pending) if pending else np.zeros(0, np.float32))
+        return np.concatenate(vectors), np.concatenate(starts)
+
     def clip_prints(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(vectors, start seconds) of a query clip at 8 kHz, every half step (0.125 s)."""
         half = int(STEP_SECONDS * SAMPLE_RATE / 2)

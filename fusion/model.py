@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -154,12 +156,26 @@ class FusionModel:
     # -- disk ---------------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Write fusion.json and model.safetensors into folder `path` (created if needed). Returns the folder."""
+        """Write fusion.json and model.safetensors as folder `path`, replacing what was there. Returns the folder.
+
+        Atomic for readers: the files are written into `<path>.new`, then the old folder is renamed aside
+        and the new one into place; a process killed between the two renames leaves `<path>.old`, which
+        `settle` (and `load`) put back. A killed save never leaves a half-written model at `path`."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file(self.state_dict(), str(path / WEIGHTS_NAME), metadata={"version": self.version})
+        settle(path)
+        fresh, old = _beside(path, "new"), _beside(path, "old")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        save_file(self.state_dict(), str(fresh / WEIGHTS_NAME), metadata={"version": self.version})
         doc = {"version": self.version, **self.config(), "fit_report": self.report.to_dict() if self.report else None}
-        (path / CONFIG_NAME).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        (fresh / CONFIG_NAME).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            with open(fresh / name, "rb") as f:
+                os.fsync(f.fileno())
+        if path.exists():
+            os.rename(path, old)
+        os.rename(fresh, path)
+        shutil.rmtree(old, ignore_errors=True)
         return path
 
     @classmethod
@@ -170,6 +186,7 @@ class FusionModel:
         what the model was fitted for raise FusionMismatchError before a single vector is projected.
         """
         path = Path(path)
+        settle(path)
         if not (path / CONFIG_NAME).is_file():
             raise FusionError(f"no fusion model in {path}: {CONFIG_NAME} is missing")
         doc = json.loads((path / CONFIG_NAME).read_text())
@@ -228,3 +245,14 @@ def _content_hash(config: dict, state: dict[str, torch.Tensor]) -> str:
         h.update(f"{k}:{tuple(t.shape)}".encode())
         h.update(t.numpy().tobytes())
     return h.hexdigest()[:12]
+
+
+def settle(path: str | Path) -> None:
+    """Finish a save that was killed between its two renames: the previous model goes back into place."""
+    path, old = Path(path), _beside(Path(path), "old")
+    if not path.exists() and (old / CONFIG_NAME).is_file():
+        os.rename(old, path)
+
+
+def _beside(path: Path, what: str) -> Path:
+    return path.with_name(f"{path.name}.{what}")

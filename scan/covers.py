@@ -30,22 +30,28 @@ from scan.walk import is_audio_name
 FRONT_COVER = 3  # picture type shared by ID3, FLAC and ASF
 FOLDER_NAMES = ("cover", "folder", "front")  # in order of preference
 FOLDER_EXTENSIONS = (".jpg", ".jpeg", ".png")
+MAX_COVER_BYTES = 20 << 20  # a cover is well under 20 MB; a larger image costs memory for nothing
 
 _IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 
 
 def read_cover(path: str | os.PathLike, audio: mutagen.FileType | None = None, album: str | None = None,
-               album_artist: str | None = None) -> tuple[bytes | None, str | None]:
+               album_artist: str | None = None, notes: list[str] | None = None) -> tuple[bytes | None, str | None]:
     """(image bytes, source) with source "embedded", "folder" or "album"; (None, None) when there is no cover.
 
     `audio` is the file as parsed by scan.tags.open_audio; without it only the folder is looked at.
     `album` (and `album_artist`, from the song's tags) let a track without art take its album's.
+    Images over MAX_COVER_BYTES are passed over, and why is appended to `notes`.
     """
+    notes = notes if notes is not None else []
     if audio is not None:
         data = embedded_cover(audio)
+        if data and len(data) > MAX_COVER_BYTES:
+            notes.append(f"embedded cover ignored ({len(data) / 2**20:.1f} MB, over the 20 MB cap)")
+            data = None
         if data:
             return data, "embedded"
-    data = folder_cover(path)
+    data = folder_cover(path, notes)
     if data:
         return data, "folder"
     data = album_cover(path, album, album_artist)
@@ -63,8 +69,10 @@ def embedded_cover(audio: mutagen.FileType) -> bytes | None:
     return pictures[0][1] if pictures else None
 
 
-def folder_cover(path: str | os.PathLike) -> bytes | None:
-    """The bytes of the cover image in the song's folder (cover.jpg, Folder.PNG, ...), if any."""
+def folder_cover(path: str | os.PathLike, notes: list[str] | None = None) -> bytes | None:
+    """The bytes of the cover image in the song's folder (cover.jpg, Folder.PNG, ...), if any.
+
+    An image over MAX_COVER_BYTES is not read; why is appended to `notes`."""
     folder = Path(path).parent
     try:
         names = {name.lower(): name for name in os.listdir(folder)}
@@ -76,6 +84,11 @@ def folder_cover(path: str | os.PathLike) -> bytes | None:
             if name is None:
                 continue
             try:
+                size = (folder / name).stat().st_size
+                if size > MAX_COVER_BYTES:
+                    if notes is not None:
+                        notes.append(f"folder image {name} ignored ({size / 2**20:.1f} MB, over the 20 MB cap)")
+                    continue
                 data = (folder / name).read_bytes()
             except OSError:
                 continue
@@ -121,7 +134,7 @@ def _album_covers(folder: str, changed: int) -> dict[str, dict[str, bytes]]:
         album, artist = (tags.get("album") or "").casefold(), (tags.get("album_artist") or "").casefold()
         if album and artist not in covers.get(album, {}):
             data = embedded_cover(audio)
-            if data:
+            if data and len(data) <= MAX_COVER_BYTES:
                 covers.setdefault(album, {})[artist] = data
     return covers
 

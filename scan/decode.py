@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import BinaryIO
 
 import av
@@ -29,23 +32,89 @@ _DAMAGED_ABOVE = 0.05  # fraction of undecodable packets above which a file coun
 _OUT_FRAME = 65536  # samples per frame leaving the filter graph
 
 
+DECODERS = ("pyav", "libsndfile")  # in the order they are tried
+
+
+@dataclass
+class Decoded:
+    """Decoded samples and the decoder that read them ("pyav" or "libsndfile")."""
+
+    samples: np.ndarray
+    decoder: str
+
+
 def decode_audio(source: Source, sample_rate: int, max_seconds: float | None = None) -> np.ndarray:
     """Samples of the first audio stream: float32, mono (channels averaged), in [-1, 1], at sample_rate Hz.
 
     `max_seconds` stops decoding after that many seconds from the start (the result may be shorter
-    if the audio is). Raises DecodeError with a plain reason for empty, damaged, truncated or
-    non-audio input, and when no sample at all comes out.
+    if the audio is). PyAV (FFmpeg) decodes first; when it refuses the input, libsndfile tries.
+    Raises DecodeError with a plain reason (both decoders' when neither reads it) for empty,
+    damaged, truncated or non-audio input, and when no sample at all comes out.
     """
+    return read_audio(source, sample_rate, max_seconds).samples
+
+
+def read_audio(source: Source, sample_rate: int, max_seconds: float | None = None) -> Decoded:
+    """`decode_audio`, also saying which decoder read the input."""
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
     limit = None if max_seconds is None else max(1, int(round(max_seconds * sample_rate)))
+
+    def collect(decoder: str) -> Decoded:
+        chunks, total = [], 0
+        blocks = stream_audio(source, sample_rate, decoder, min(_OUT_FRAME, limit or _OUT_FRAME))
+        try:
+            for block in blocks:
+                chunks.append(block)
+                total += block.size
+                if limit is not None and total >= limit:
+                    break
+        finally:
+            blocks.close()
+        samples = np.concatenate(chunks)  # a copy, never a view into decoder memory
+        return Decoded(samples if limit is None else samples[:limit], decoder)
+
+    return _with_fallback(source, collect)
+
+
+def stream_audio(source: Source, sample_rate: int, decoder: str = "pyav", block_samples: int = _OUT_FRAME):
+    """The samples of `decode_audio` from one decoder, as float32 mono blocks of about `block_samples`:
+    a long file is read without holding all of it. Raises DecodeError as decode_audio does."""
+    if decoder == "pyav":
+        blocks = _pyav_blocks(source, sample_rate, block_samples)
+    elif decoder == "libsndfile":
+        blocks = _sndfile_blocks(source, sample_rate, block_samples)
+    else:
+        raise ValueError(f"unknown decoder {decoder!r}; known: {', '.join(DECODERS)}")
+    for block in blocks:
+        np.clip(block, -1.0, 1.0, out=block)  # lossy codecs overshoot a little on loud songs
+        yield block
+
+
+def _with_fallback(source: Source, attempt):
+    """attempt("pyav"), else attempt("libsndfile"); DecodeError with both reasons when both fail."""
+    _check_input(source)
+    start = source.tell() if hasattr(source, "seek") else None
+    try:
+        return attempt("pyav")
+    except DecodeError as err:
+        first = err
+    if start is not None:
+        source.seek(start)
+    try:
+        return attempt("libsndfile")
+    except DecodeError as err:
+        second = str(err).removeprefix(f"{_name(source)}: ")
+        raise DecodeError(f"{first}; libsndfile: {second}") from None
+
+
+def _pyav_blocks(source: Source, sample_rate: int, block_samples: int):
     name = _name(source)
     with _open(source) as container:
         stream = _audio_stream(container, name)
-        chunks: list[np.ndarray] = []
-        total = 0
-        packets = bad_packets = 0
+        total = packets = bad_packets = 0
         resampler = None
+        chunks: list[np.ndarray] = []
         try:
             for packet in container.demux(stream):
                 packets += 1
@@ -57,25 +126,56 @@ def decode_audio(source: Source, sample_rate: int, max_seconds: float | None = N
                 for frame in frames:
                     if resampler is None or not resampler.accepts(frame):  # first frame, or the stream changed
                         total += resampler.flush(chunks) if resampler else 0
-                        resampler = _MonoResampler(frame, sample_rate)
+                        resampler = _MonoResampler(frame, sample_rate, block_samples)
                     total += resampler.push(frame, chunks)
-                if limit is not None and total >= limit:
-                    break
+                yield from chunks
+                chunks.clear()
             total += resampler.flush(chunks) if resampler else 0
         except av.FFmpegError as err:
             raise DecodeError(f"{name}: damaged audio ({_reason(err)})") from err
-
         if total == 0:
             reason = f"{bad_packets} damaged packet(s)" if bad_packets else "the stream holds no samples"
             raise DecodeError(f"{name}: no audio could be decoded ({reason})")
         if bad_packets > max(2, _DAMAGED_ABOVE * packets):  # a few are glitches; more is a broken file
             raise DecodeError(f"{name}: damaged audio ({bad_packets} of {packets} packets could not be decoded)")
-        samples = np.concatenate(chunks)  # a copy, never a view into FFmpeg frame memory
-        if limit is not None:
-            samples = samples[:limit]
-        _check_length(container, stream, name, samples.size / sample_rate, max_seconds)
-    np.clip(samples, -1.0, 1.0, out=samples)  # lossy codecs overshoot a little on loud songs
-    return samples
+        if container.format.name.startswith(_EXACT_LENGTH_FORMATS):
+            _check_length(_stated_duration(container, stream), total / sample_rate, name)
+        yield from chunks
+
+
+def _sndfile_blocks(source: Source, sample_rate: int, block_samples: int):
+    """libsndfile reads (FLAC, Ogg Vorbis/Opus, WAV, AIFF, MP3, ...), averaged to mono here, then
+    resampled by the same FFmpeg filter as PyAV's output, so both decoders give the same samples."""
+    import soundfile as sf
+
+    name = _name(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    total = read = 0
+    chunks: list[np.ndarray] = []
+    resampler = None
+    try:
+        with sf.SoundFile(source if not isinstance(source, os.PathLike) else os.fspath(source)) as f:
+            rate = f.samplerate
+            stated = f.frames / rate if f.frames > 0 else None
+            for block in f.blocks(blocksize=_OUT_FRAME, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0].copy()
+                frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = rate, read, Fraction(1, rate)
+                read += mono.size
+                resampler = resampler or _MonoResampler(frame, sample_rate, block_samples)
+                total += resampler.push(frame, chunks)
+                yield from chunks
+                chunks.clear()
+            total += resampler.flush(chunks) if resampler else 0
+    except DecodeError:
+        raise
+    except Exception as err:  # libsndfile reports every problem as one error type or another
+        raise DecodeError(f"{name}: {_sndfile_reason(err)}") from None
+    if total == 0:
+        raise DecodeError(f"{name}: no audio could be decoded (the stream holds no samples)")
+    _check_length(stated, read / rate, name)
+    yield from chunks
 
 
 def probe_duration(source: Source) -> float:
@@ -100,9 +200,38 @@ def check_audio(source: str | os.PathLike, tail_seconds: float = 2.0) -> float:
     """Check that a file decodes at its start and near its stated end; return its duration in s.
 
     Costs an open, one frame and a seek, not a full decode. Catches non-audio files, damaged
-    first frames and files cut short (their header promises audio that is not there).
-    Raises DecodeError with a plain reason.
+    first frames and files cut short (their header promises audio that is not there). PyAV checks
+    first, libsndfile when PyAV refuses the file. Raises DecodeError with a plain reason (both
+    decoders' when neither reads it).
     """
+    checks = {"pyav": _check_pyav, "libsndfile": _check_sndfile}
+    return _with_fallback(source, lambda decoder: checks[decoder](source, tail_seconds))
+
+
+def _check_sndfile(source: str | os.PathLike, tail_seconds: float) -> float:
+    import soundfile as sf
+
+    name = _name(source)
+    try:
+        with sf.SoundFile(os.fspath(source)) as f:
+            rate, frames = f.samplerate, f.frames
+            if frames <= 0 or f.read(min(rate, frames), dtype="float32").size == 0:
+                raise DecodeError(f"{name}: no audio could be decoded (the stream holds no samples)")
+            tail = int(tail_seconds * rate)
+            if frames > 2 * tail and f.seekable():
+                f.seek(frames - tail)
+                got = f.read(tail, dtype="float32").shape[0]
+                if got < tail // 2:
+                    raise DecodeError(f"{name}: truncated or damaged (the header says {frames / rate:.1f} s, "
+                                      f"found less near its end)")
+    except DecodeError:
+        raise
+    except Exception as err:  # libsndfile reports every problem as one error type or another
+        raise DecodeError(f"{name}: {_sndfile_reason(err)}") from None
+    return frames / rate
+
+
+def _check_pyav(source: str | os.PathLike, tail_seconds: float) -> float:
     name = _name(source)
     with _open(source) as container:
         stream = _audio_stream(container, name)
@@ -154,7 +283,7 @@ class _MonoResampler:
     (sample format, layout, rate); `accepts` says whether a frame still has that shape.
     """
 
-    def __init__(self, frame: av.AudioFrame, sample_rate: int):
+    def __init__(self, frame: av.AudioFrame, sample_rate: int, out_frame: int = _OUT_FRAME):
         self.key = (frame.format.name, frame.layout.name, frame.sample_rate)
         self.graph = av.filter.Graph()
         self.src = self.graph.add_abuffer(
@@ -174,7 +303,7 @@ class _MonoResampler:
         for a, b in zip(chain, chain[1:]):
             a.link_to(b)
         self.graph.configure()
-        self.graph.set_audio_frame_size(_OUT_FRAME)
+        self.graph.set_audio_frame_size(out_frame)
 
     def accepts(self, frame: av.AudioFrame) -> bool:
         return (frame.format.name, frame.layout.name, frame.sample_rate) == self.key
@@ -201,14 +330,9 @@ class _MonoResampler:
             added += data.size
 
 
-def _check_length(container, stream, name: str, got: float, max_seconds: float | None) -> None:
-    if not container.format.name.startswith(_EXACT_LENGTH_FORMATS):
-        return
-    stated = _stated_duration(container, stream)
-    if not stated:
-        return
-    wanted = stated if max_seconds is None else min(stated, max_seconds)
-    if got < _TRUNCATED_BELOW * wanted:
+def _check_length(stated: float | None, got: float, name: str) -> None:
+    """DecodeError when a whole decode gave clearly less than the header states."""
+    if stated and got < _TRUNCATED_BELOW * stated:
         raise DecodeError(f"{name}: truncated or damaged (the header says {stated:.1f} s, decoded {got:.1f} s)")
 
 
@@ -220,19 +344,29 @@ def _stated_duration(container, stream) -> float | None:
     return None
 
 
-def _open(source: Source):
+def _check_input(source: Source) -> None:
+    """DecodeError for input no decoder could read: empty, missing, unreadable, not a regular file."""
     name = _name(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise DecodeError(f"{name}: empty input (0 bytes)")
-        source = io.BytesIO(source)
     elif isinstance(source, (str, os.PathLike)):
         try:
-            size = os.path.getsize(source)
+            st = os.stat(source)
         except OSError as err:
             raise DecodeError(f"{name}: cannot read the file ({err.strerror or err})") from err
-        if size == 0:
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeError(f"{name}: not a regular file (a folder, pipe, device or socket)")
+        if st.st_size == 0:
             raise DecodeError(f"{name}: empty file (0 bytes)")
+
+
+def _open(source: Source):
+    name = _name(source)
+    _check_input(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    elif isinstance(source, (str, os.PathLike)):
         source = os.fspath(source)
     try:
         return av.open(source, mode="r", metadata_errors="ignore")
@@ -253,6 +387,11 @@ def _name(source: Source) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes of audio>"
     return getattr(source, "name", None) or "<audio stream>"
+
+
+def _sndfile_reason(err: Exception) -> str:
+    text = (getattr(err, "error_string", None) or str(err)).strip().rstrip(".")
+    return text[0].lower() + text[1:] if text else type(err).__name__
 
 
 def _reason(err: av.FFmpegError) -> str:

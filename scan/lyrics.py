@@ -17,6 +17,7 @@ from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
 SIDECAR_EXTENSIONS = (".lrc", ".txt")  # in order of preference
+MAX_LYRICS_BYTES = 1 << 20  # lyrics are a few kB; a larger "lyrics" file is something else
 
 _LRC_TIME = re.compile(r"\[\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?\]|<\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?>")
 # Only the ID tags the LRC format defines, so section marks like "[Chorus: Jay]" stay.
@@ -25,19 +26,30 @@ _LRC_HEADER = re.compile(
 )
 
 
-def read_lyrics(path: str | os.PathLike, audio: mutagen.FileType | None = None) -> tuple[str | None, str | None]:
+def read_lyrics(path: str | os.PathLike, audio: mutagen.FileType | None = None,
+                notes: list[str] | None = None) -> tuple[str | None, str | None]:
     """(text, source) with source "embedded" or "sidecar"; (None, None) when the song has no lyrics.
 
     `audio` is the file as parsed by scan.tags.open_audio; without it only sidecars are looked at.
+    Lyrics over MAX_LYRICS_BYTES are ignored, and why is appended to `notes`.
     """
+    notes = notes if notes is not None else []
     if audio is not None:
-        text = clean_lyrics(embedded_lyrics(audio))
+        text = _capped(embedded_lyrics(audio), "embedded", notes)
+        text = clean_lyrics(text)
         if text:
             return text, "embedded"
-    text = clean_lyrics(sidecar_lyrics(path))
+    text = clean_lyrics(_capped(sidecar_lyrics(path, notes), "sidecar", notes))
     if text:
         return text, "sidecar"
     return None, None
+
+
+def _capped(text: str | None, source: str, notes: list[str]) -> str | None:
+    if text and len(text) > MAX_LYRICS_BYTES:
+        notes.append(f"{source} lyrics ignored ({len(text) / 2**20:.1f} M characters, over the 1 MB cap)")
+        return None
+    return text
 
 
 def embedded_lyrics(audio: mutagen.FileType) -> str | None:
@@ -65,8 +77,10 @@ def embedded_lyrics(audio: mutagen.FileType) -> str | None:
     return "\n".join(str(v) for v in values) if values else None
 
 
-def sidecar_lyrics(path: str | os.PathLike) -> str | None:
-    """The text of "<stem>.lrc" or "<stem>.txt" beside the song (extension in any case), if any."""
+def sidecar_lyrics(path: str | os.PathLike, notes: list[str] | None = None) -> str | None:
+    """The text of "<stem>.lrc" or "<stem>.txt" beside the song (extension in any case), if any.
+
+    A sidecar over MAX_LYRICS_BYTES is not read; why is appended to `notes`."""
     path = Path(path)
     try:
         names = {name.lower(): name for name in os.listdir(path.parent)}
@@ -76,6 +90,11 @@ def sidecar_lyrics(path: str | os.PathLike) -> str | None:
         name = names.get((path.stem + ext).lower())
         if name is not None:
             try:
+                size = (path.parent / name).stat().st_size
+                if size > MAX_LYRICS_BYTES:
+                    if notes is not None:
+                        notes.append(f"lyrics file {name} ignored ({size / 2**20:.1f} MB, over the 1 MB cap)")
+                    continue
                 return _decode_text((path.parent / name).read_bytes())
             except OSError:
                 continue

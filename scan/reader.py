@@ -9,7 +9,7 @@ from crossgenre.errors import ScanError
 from scan.covers import read_cover
 from scan.decode import check_audio
 from scan.lyrics import read_lyrics
-from scan.tags import open_audio, read_tags
+from scan.tags import TAG_FIELDS, open_audio, read_tags
 from scan.track import Track
 
 _CHUNK = 1 << 20  # 1 MiB
@@ -24,16 +24,22 @@ def read_track(path: str | os.PathLike) -> Track:
     plain reason (DecodeError, a ScanError, for audio FFmpeg cannot decode).
     """
     path = os.path.abspath(path)
-    audio = open_audio(path)
-    tags = read_tags(path, audio)
+    notes: list[str] = []
+    try:
+        audio = open_audio(path)
+        tags = read_tags(path, audio)
+    except Exception as err:  # tags only describe the song: a decoder may still read the audio
+        audio, tags = None, dict.fromkeys(TAG_FIELDS)
+        reason = str(err).removeprefix(f"{path}: ") if isinstance(err, ScanError) else type(err).__name__
+        notes.append(f"tags not read ({reason})")
     probed = check_audio(path)
     duration = tags.pop("duration") or probed
     if not duration or duration <= 0:
         raise ScanError(f"{path}: no audio (length 0 s)")
-    lyrics, lyrics_source = read_lyrics(path, audio)
-    cover, cover_source = read_cover(path, audio, tags.get("album"), tags.get("album_artist"))
+    lyrics, lyrics_source = read_lyrics(path, audio, notes)
+    cover, cover_source = read_cover(path, audio, tags.get("album"), tags.get("album_artist"), notes)
     return Track(path=path, duration=float(duration), lyrics=lyrics, lyrics_source=lyrics_source,
-                 cover=cover, cover_source=cover_source, **tags)
+                 cover=cover, cover_source=cover_source, notes=notes, **tags)
 
 
 def content_hash(path: str | os.PathLike) -> str:

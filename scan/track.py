@@ -29,3 +29,4 @@ class Track:
     lyrics_source: str | None = None  # "embedded" or "sidecar"
     cover: bytes | None = field(default=None, repr=False)
     cover_source: str | None = None  # "embedded", "folder" or "album" (another track's picture)
+    notes: list[str] = field(default_factory=list)  # what was passed over while reading, in words

@@ -24,13 +24,17 @@ def is_audio_name(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS
 
 
-def find_audio_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+def find_audio_files(paths: str | os.PathLike | Iterable[str | os.PathLike],
+                     rejected: list[tuple[str, str]] | None = None) -> list[Path]:
     """Every audio file under the given folders and among the given files, sorted, each once.
 
     Folders are walked recursively, following symbolic links but never entering a folder twice
     (so link loops end); hidden files and folders are skipped. A file named directly is kept by the
     same extension rule, so a shell glob like `Music/*` can be passed as is. Paths keep the form
     they were given in (not resolved); a file reached twice (e.g. through a link) is listed once.
+
+    Names with an audio extension that are no file to read (a link loop, a dangling link, a pipe or
+    device) are appended to `rejected` as (path, reason), if given.
 
     Raises CrossgenreError if a given path does not exist.
     """
@@ -44,9 +48,9 @@ def find_audio_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> 
             raise CrossgenreError(f"no such file or folder: {path}")
         if path.is_dir():
             for file in _walk(path, seen_dirs):
-                _add(found, file)
+                _add(found, file, rejected)
         elif is_audio_name(path.name):
-            _add(found, path)
+            _add(found, path, rejected)
     return sorted(found.values(), key=lambda p: str(p))
 
 
@@ -71,10 +75,14 @@ def _walk(top: Path, seen_dirs: set[tuple[int, int]]) -> Iterable[Path]:
                 yield Path(folder, name)
 
 
-def _add(found: dict[tuple[int, int], Path], path: Path) -> None:
+def _add(found: dict[tuple[int, int], Path], path: Path, rejected: list | None) -> None:
     try:
         st = path.stat()
-    except OSError:  # a dangling link: nothing to read
+    except OSError as err:  # a dangling link or a link loop: nothing to read
+        if rejected is not None:
+            rejected.append((str(path), f"cannot be read ({err.strerror or err})"))
         return
     if path.is_file():
         found.setdefault((st.st_dev, st.st_ino), path)
+    elif rejected is not None and not path.is_dir():
+        rejected.append((str(path), "not a regular file (a pipe, device or socket)"))

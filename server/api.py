@@ -93,9 +93,10 @@ def _song_row(song_id: str, fields: list[str]) -> dict:
 
 
 def _song_file(song_id: str) -> tuple[dict, Path]:
+    """The song's row and file, found only through its index row (stored absolute)."""
     row = _song_row(song_id, ["path", "content_hash", "has_cover"])
     path = Path(row["path"])
-    if not path.is_file():
+    if not path.is_absolute() or not path.is_file():
         raise ApiError(404, "file_missing", "the song's file is no longer in the library; re-index to refresh")
     return row, path
 
@@ -111,10 +112,13 @@ def song(song_id: str):
 @bp.get("/songs/<song_id>/audio")
 def song_audio(song_id: str):
     row, path = _song_file(song_id)
-    with open(path, "rb") as f:
-        kind = sniff_audio(f.read(128))
-    mimetype = AUDIO_TYPES.get(kind or "", "application/octet-stream")
-    return send_file(path, mimetype=mimetype, conditional=True, etag=row["content_hash"] or True, max_age=3600)
+    try:
+        with open(path, "rb") as f:
+            kind = sniff_audio(f.read(128))
+        mimetype = AUDIO_TYPES.get(kind or "", "application/octet-stream")
+        return send_file(path, mimetype=mimetype, conditional=True, etag=row["content_hash"] or True, max_age=3600)
+    except OSError:  # gone or unreadable since the index saw it
+        raise ApiError(404, "file_unreadable", "the song's file cannot be read; re-index to refresh") from None
 
 
 @bp.get("/songs/<song_id>/cover")
@@ -156,7 +160,7 @@ def _read_cover(path: Path) -> bytes:
 
     try:
         return read_track(path).cover or b""
-    except CrossgenreError:
+    except (CrossgenreError, OSError):
         return b""
 
 

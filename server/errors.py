@@ -10,6 +10,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from store import UNAVAILABLE
+
 from crossgenre.errors import (
     CrossgenreError,
     InvalidQueryError,
@@ -94,6 +96,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if isinstance(exc, UNAVAILABLE):  # Milvus down or refusing: the service's state, not the request's fault
+            log.warning("the index did not answer: %s", exc)
+            reason = getattr(exc, "message", None) or type(exc).__name__
+            return error_response(503, "index_unavailable", f"the index (Milvus) does not answer: {reason}")
         log.exception("unexpected error while answering a request")
         return error_response(500, "internal_error", "the server met an unexpected error; it has been logged")
 

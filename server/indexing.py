@@ -78,6 +78,13 @@ class IndexJob:
                 continue
         return p.name
 
+    def _scrubbed(self, text: str) -> str:
+        """A message with the library folders' server paths replaced by their names."""
+        for root in self.library:
+            for spelling in {str(root), str(Path(root).resolve())}:
+                text = text.replace(spelling, Path(root).name)
+        return text
+
     def _run(self) -> None:
         from crossgenre.fusing import refit_if_needed
         from crossgenre.indexer import Indexer
@@ -89,12 +96,13 @@ class IndexJob:
             refit_if_needed(ws, progress=False)
             self.workspace.fusion = self.engine.fusion = ws.fusion
             result = {"state": "finished", "summary": report.summary().splitlines()[0],
-                      "failed": [{"path": self._shown(p), "reason": r} for p, r in report.failed[:MAX_FAILED_LISTED]],
+                      "failed": [{"path": self._shown(p), "reason": self._scrubbed(r)}
+                                 for p, r in report.failed[:MAX_FAILED_LISTED]],
                       "failed_count": len(report.failed)}
             log.info("Re-indexing finished: %s", result["summary"])
         except Exception as exc:  # the thread must record any failure; nobody else would see it
             log.exception("re-indexing failed")
-            result = {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            result = {"state": "failed", "error": self._scrubbed(f"{type(exc).__name__}: {exc}")}
         with self._lock:
             self._state.update(result, finished=_now(), seconds=round(time.perf_counter() - began, 2))
 

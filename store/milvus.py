@@ -24,6 +24,9 @@ with warnings.catch_warnings():
     from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
     from pymilvus.exceptions import MilvusException
 
+# What a failing or unreachable Milvus raises (the server answers 503 for it: the request was fine).
+UNAVAILABLE = (MilvusException, ConnectionError)
+
 log = logging.getLogger(__name__)
 # pymilvus sets its own logger to WARNING on import; its warnings (iterator timestamps, retries) are
 # about the client's internals, which a user cannot act on. Errors still show.
@@ -210,8 +213,10 @@ class VectorStore:
             self.client.flush(self.meta)
 
     # -- writes --------------------------------------------------------------------------------
-    def write_songs(self, records: list[SongRecord]) -> None:
-        """Write a batch of songs: old windows/chunks out, new ones in, then the song rows last."""
+    def write_songs(self, records: list[SongRecord], after_parts=None) -> None:
+        """Write a batch of songs: old windows/chunks out, new ones in, then the song rows last.
+
+        `after_parts` (a callable) runs between the two, where a crash leaves parts without their song."""
         if not records:
             return
         ids = [r.row["id"] for r in records]
@@ -238,7 +243,30 @@ class VectorStore:
         if not self.is_server:
             for name in (self.windows, self.chunks, self.prints):
                 self.client.flush(name)
+        if after_parts is not None:
+            after_parts()
         self.upsert_rows([r.row for r in records])
+
+    def move_song(self, old_id: str, row: dict) -> None:
+        """Re-key a song whose file moved (its id comes from its path): its windows, chunks and prints are
+        copied under the new id, then its row (the commit marker) is written, then the old song deleted.
+        Nothing is re-embedded."""
+        new_id = row["id"]
+        self._delete_parts([new_id])
+        for name in (self.windows, self.chunks, self.prints):
+            it = self.client.query_iterator(name, batch_size=QUERY_PAGE, filter=f"song_id == {quote(old_id)}",
+                                            output_fields=["*"], **self._consistency(name))
+            try:
+                while page := it.next():
+                    for part in page:
+                        part["id"], part["song_id"] = new_id + part["id"][len(old_id):], new_id
+                    self._insert(name, page)
+            finally:
+                it.close()
+            if not self.is_server:
+                self.client.flush(name)
+        self.upsert_rows([row])
+        self.delete_songs([old_id])
 
     def upsert_rows(self, rows: list[dict]) -> None:
         """Write whole song rows (scalars and song vectors); windows and chunks stay as they are."""
@@ -385,10 +413,17 @@ class VectorStore:
                              limit=limit, expr=flt or None)
             for f, v, _, flt in routes
         ]
-        fuse = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*[w for _, _, w, _ in routes])
+        # Milvus's WeightedRanker takes weights in [0, 1]: larger ones are scaled down together (the
+        # ranking is the same) and the scores scaled back up.
+        scale = max([1.0, *(w for _, _, w, _ in routes)])
+        fuse = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*[w / scale for _, _, w, _ in routes])
         res = self.client.hybrid_search(self.songs, reqs, fuse, limit=limit, output_fields=output_fields or [],
                                         **self._consistency(self.songs))
-        return list(res[0])
+        hits = list(res[0])
+        if ranker != "rrf" and scale != 1.0:
+            for h in hits:
+                h["distance"] *= scale
+        return hits
 
     def _fuse_here(self, routes, limit: int, ranker: str, rrf_k: int) -> list[dict]:
         """Hybrid search for servers without it: each route searched, then RRF or a weighted sum of scores."""

@@ -7,6 +7,9 @@ cover stores a zero vector in that field and `has_lyrics`/`has_cover` keep it ou
 
 from __future__ import annotations
 
+import math
+import re
+
 from pymilvus import DataType, MilvusClient
 
 # Scalar fields of a song row: name -> (type, max_length for strings)
@@ -38,6 +41,48 @@ SONG_SCALARS = {
 }
 
 ID_LENGTH = 64
+INT64_MAX = 2**63 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters, NUL included
+# Fields that name the file itself: kept as they are (a changed path would point nowhere).
+_VERBATIM = ("path", "content_hash")
+
+
+def fit_text(value, max_bytes: int) -> str:
+    """`value` as a string that fits a VARCHAR of `max_bytes` UTF-8 bytes: control characters removed,
+    undecodable characters as U+FFFD, cut on a character boundary."""
+    text = "" if value is None else str(value)
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")  # lone surrogates from bad bytes
+    text = _CONTROL.sub("", text)
+    data = text.encode("utf-8")
+    return data[:max_bytes].decode("utf-8", "ignore") if len(data) > max_bytes else text
+
+
+def fit_row(row: dict) -> dict:
+    """A song row whose scalars fit their fields: strings as `fit_text` makes them, whole numbers outside
+    [0, 2^63) or not numbers at all -> 0 (unknown), non-finite reals -> 0.0. Milvus refuses a whole batch
+    for one value that does not fit, so every value is made to fit before it is written."""
+    out = dict(row)
+    for name, (dtype, length) in SONG_SCALARS.items():
+        if name not in out or name in _VERBATIM:
+            continue
+        value = out[name]
+        if dtype == DataType.VARCHAR:
+            out[name] = fit_text(value, length)
+        elif dtype == DataType.INT64:
+            try:
+                number = int(value)
+            except (TypeError, ValueError, OverflowError):
+                number = 0
+            out[name] = number if 0 <= number <= INT64_MAX else 0
+        elif dtype == DataType.DOUBLE:
+            try:
+                number = float(value)
+            except (TypeError, ValueError, OverflowError):
+                number = 0.0
+            out[name] = number if math.isfinite(number) else 0.0
+        elif dtype == DataType.BOOL:
+            out[name] = bool(value)
+    return out
 CHUNK_TEXT_LENGTH = 8192
 
 

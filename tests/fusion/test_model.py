@@ -121,3 +121,28 @@ def test_bad_inputs_name_the_problem(model, library):
         model.joint({"audio": library.arrays["audio"], "lyrics": np.zeros((400, 384), np.float32)})
     with pytest.raises(FusionError, match="unknown modality"):
         model.joint({"audio": library.arrays["audio"], "tags": library.arrays["audio"]})
+
+
+def test_save_replaces_the_model_atomically(model, library, tmp_path, monkeypatch):
+    """A save that fails midway leaves the previous model whole; one killed between its renames is put back."""
+    import os
+
+    import fusion.model as fusion_model
+
+    path = model.save(tmp_path / "fusion")
+    before = (path / "fusion.json").read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(fusion_model, "save_file", disk_full)
+        with pytest.raises(OSError):
+            model.save(path)
+    assert (path / "fusion.json").read_text() == before
+    assert FusionModel.load(path).version == model.version
+
+    os.rename(path, tmp_path / "fusion.old")  # as a save killed between its two renames leaves it
+    assert FusionModel.load(path).version == model.version
+    model.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fusion"]

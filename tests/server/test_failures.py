@@ -1,0 +1,102 @@
+"""What a library or a client can do to the server never yields a 5xx it did not mean: a song whose file has
+gone is a 404, a moved file is re-pointed (not re-embedded) and plays, route weights over 1 work, and a Milvus
+that stops answering is a 503 with a reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from .test_api import search
+
+
+@pytest.fixture
+def own_songs(indexed):
+    """Song ids a test adds to the shared index; deleted afterwards."""
+    _, ws, _ = indexed
+    ids: list[str] = []
+    yield ids
+    ws.store.delete_songs(ids)
+
+
+def test_a_song_whose_file_has_gone_is_a_404_and_a_moved_file_is_repointed(indexed, client, library, tmp_path,
+                                                                           own_songs):
+    from crossgenre.indexer import Indexer, song_id
+
+    _, ws, _ = indexed
+    folder = tmp_path / "music"
+    folder.mkdir()
+    first = Path(shutil.copy(library.song("Lantern Song").path, folder))
+    report = Indexer(ws, progress=False).run([folder])
+    assert report.added == 1
+    old = song_id(first)
+    own_songs.append(old)
+    assert client.get(f"/api/songs/{old}/audio").status_code == 200
+
+    # moved inside the library: the same song under its new path, its vectors kept
+    (folder / "sub").mkdir()
+    moved = first.rename(folder / "sub" / first.name)
+    new = song_id(moved)
+    own_songs.append(new)
+    windows_before = ws.store.client.query(ws.store.windows, filter=f'song_id == "{old}"', output_fields=["start"])
+    report = Indexer(ws, progress=False).run([folder])
+    assert (report.moved, report.added, report.removed) == (1, 0, 0), report.summary()
+    assert client.get(f"/api/songs/{old}").status_code == 404
+    assert client.get(f"/api/songs/{new}").json["title"] == "Lantern Song"
+    audio = client.get(f"/api/songs/{new}/audio")
+    assert audio.status_code == 200 and audio.data == moved.read_bytes()
+    windows_after = ws.store.client.query(ws.store.windows, filter=f'song_id == "{new}"', output_fields=["start"])
+    assert sorted(w["start"] for w in windows_after) == sorted(w["start"] for w in windows_before) != []
+    assert ws.store.client.query(ws.store.windows, filter=f'song_id == "{old}"', output_fields=["start"]) == []
+
+    # gone from disk, still in the index: 404 with a reason, not 500
+    moved.unlink()
+    for route in ("audio", "cover"):
+        r = client.get(f"/api/songs/{new}/{route}")
+        assert r.status_code == 404 and r.json["error"] == "file_missing", r.json
+
+
+def test_route_weights_over_one_rank_like_their_scaled_down_form(client):
+    big = search(client, text="loud rock guitar", k=5, weights={"sound": 50, "lyrics": 100, "joint": 20},
+                 ranker="weighted")
+    small = search(client, text="loud rock guitar", k=5, weights={"sound": 0.5, "lyrics": 1, "joint": 0.2},
+                   ranker="weighted")
+    assert big.status_code == small.status_code == 200, big.json
+    assert [h["id"] for h in big.json["results"]] == [h["id"] for h in small.json["results"]]
+
+
+def _milvus_lite_pid(db: Path) -> int:
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(part.decode(errors="replace") == str(db) for part in cmd) and b"milvus" in cmd[0]:
+            return int(pid)
+    raise AssertionError(f"no Milvus Lite process serves {db}")
+
+
+def test_milvus_gone_is_a_503_with_a_reason(indexed, tmp_path):
+    from crossgenre.workspace import Workspace
+    from server import create_app
+    from store import VectorStore
+
+    config, ws, _ = indexed
+    db = tmp_path / "gone.db"
+    store = VectorStore(str(db))
+    store.open(ws.profile.vector_fields, ws.profile.printer.dim)
+    app = create_app(replace(config, data_dir=tmp_path), Workspace(config, ws.profile, store, ws.fusion))
+    client = app.test_client()
+    assert search(client, text="calm pads", k=3).status_code == 200
+    os.kill(_milvus_lite_pid(db), signal.SIGKILL)
+    time.sleep(0.5)
+    for r in (search(client, text="calm pads", k=3), client.get("/api/songs/0123456789abcdef"),
+              client.get("/api/health")):
+        assert r.status_code == 503, (r.status_code, r.json)
+        assert r.json["error"] in ("index_unavailable", "unavailable") and r.json["detail"]
