@@ -58,6 +58,10 @@ def search():
     began = time.perf_counter()
     hits = services().engine.search(query)
     took = (time.perf_counter() - began) * 1000
+    from .similar import playlist_response, wants_playlist
+
+    if wants_playlist():
+        return playlist_response(hits)
     return jsonify(results=[_with_urls(h.to_dict()) for h in hits], query=_describe(query), took_ms=round(took, 1))
 
 
