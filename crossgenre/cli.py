@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from .errors import CrossgenreError  # noqa: E402
+from scan.errors import CrossgenreError  # noqa: E402
 
 log = logging.getLogger("crossgenre")
 EXIT_SKIPPED = 6

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
 
 MOOD_COLOURS = {
     "calm": ((40, 90, 140), (170, 210, 230)),

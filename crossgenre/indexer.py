@@ -23,7 +23,7 @@ from scan import content_hash, decode_audio, find_audio_files, read_track
 from scan.genres import normalize_genre
 from store import SongRecord
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
 from .workspace import Workspace
 
 log = logging.getLogger("crossgenre")

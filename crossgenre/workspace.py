@@ -13,7 +13,7 @@ from encoders.profile import Profile, load_profile, resolve_profile_name
 from store import VectorStore
 
 from .config import Config
-from .errors import ProfileMismatchError
+from scan.errors import ProfileMismatchError
 
 log = logging.getLogger("crossgenre")
 

@@ -23,7 +23,7 @@ from functools import partial
 
 import numpy as np
 
-from crossgenre.errors import DecodeError, InvalidQueryError
+from scan.errors import DecodeError, InvalidQueryError
 from encoders.fingerprint import to_print_rate
 from scan import decode_audio
 from scan.genres import genre_prompts, normalize_genre

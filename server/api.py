@@ -151,7 +151,7 @@ class CoverCache:
 
 
 def _read_cover(path: Path) -> bytes:
-    from crossgenre.errors import CrossgenreError
+    from scan.errors import CrossgenreError
     from scan import read_track
 
     try:

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from crossgenre.errors import InvalidQueryError
+from scan.errors import InvalidQueryError
 from crossgenre.indexer import song_id
 from scan import decode_audio
 from search import Query, SearchEngine

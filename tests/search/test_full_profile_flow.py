@@ -11,7 +11,7 @@ from crossgenre.config import Config
 from crossgenre.fusing import refit_if_needed
 from crossgenre.indexer import Indexer, song_id
 from crossgenre.workspace import open_for_indexing, open_for_search
-from crossgenre.errors import ProfileMismatchError
+from scan.errors import ProfileMismatchError
 from encoders.profile import read_profile_settings
 from encoders.random_models import write_model_dir
 from search import Query, SearchEngine
