@@ -20,7 +20,7 @@ import pytest
 from scan.errors import ModelMissingError
 from encoders import clap, models, openclip
 from encoders.profile import read_profile_settings
-from encoders.random_models import write_model_dir
+from tests.fixtures.random_models import write_model_dir
 
 SR = clap.SAMPLE_RATE
 
