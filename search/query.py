@@ -91,6 +91,7 @@ class Hit:
     segment: dict | None = None  # {"start": s, "end": s, "score": x}: the part of the song that matched
     lyric: dict | None = None  # {"text": chunk, "score": x}: the lyric lines that matched
     tags: list | None = None  # [[tag, probability], ...] (offline profile)
+    seed: dict | None = None  # songs like songs (search.similar): which seed a hit is like, its place in a path
 
     def to_dict(self) -> dict:
         return {
@@ -106,5 +107,6 @@ class Hit:
                 "segment": self.segment,
                 "lyric": self.lyric,
                 "tags": self.tags,
+                **({"seed": self.seed} if self.seed is not None else {}),
             },
         }
