@@ -36,7 +36,7 @@ TRUE, FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
 def song_search() -> SongSearch:
     ext = current_app.extensions
     if "crossgenre.songs" not in ext:
-        ext["crossgenre.songs"] = SongSearch(services().workspace.store)
+        ext["crossgenre.songs"] = SongSearch(services().engine.store)
     return ext["crossgenre.songs"]
 
 
@@ -89,7 +89,7 @@ def playlist_response(hits) -> Response:
     """The hits as an M3U8 download: audio URLs on this server, or file paths relative to ?base=."""
     base = request.args.get("base", "")
     ids = [h.id for h in hits]
-    rows = services().workspace.store.get_songs(ids, ["id", "path"]) if base else {}
+    rows = services().engine.store.get_songs(ids, ["id", "path"]) if base else {}
     entries = []
     for h in hits:
         location = rows[h.id]["path"] if base and h.id in rows else f"{request.host_url}api/songs/{h.id}/audio"
@@ -126,7 +126,7 @@ def _ids(value, name: str, required: bool) -> list[str]:
     for sid in value:
         if not SONG_ID.fullmatch(sid):
             raise ApiError(404, "unknown_song", "no song has this id")
-    found = services().workspace.store.get_songs(value, ["id"])
+    found = services().engine.store.get_songs(value, ["id"])
     missing = [sid for sid in value if sid not in found]
     if missing:
         raise ApiError(404, "unknown_song", f"no song with id {missing[0]} is in the index")
