@@ -252,6 +252,23 @@ def test_openclip_images_and_text(cover):
         cover.encode(images, "audio")
 
 
+def test_openclip_resize_in_torch_matches_pil(cover):
+    """The GPU cover path (resize and crop in torch), run here on the CPU, gives PIL's pixels within a grey
+    level or two and the same vectors."""
+    import torch
+
+    assert cover._resize_crop is not None and not cover.resize_on_device  # a CPU encoder keeps PIL
+    images = _covers(6)
+    pil, torch_px = cover.pixels(images), cover.pixels_on_device(images)
+    assert torch_px.shape == pil.shape
+    grey_level = 1 / 255 / min(cover._normalize.std)
+    assert float((torch_px - pil).abs().max()) <= 3 * grey_level
+    with torch.inference_mode():
+        a = cover.model.encode_image(pil, normalize=True).numpy()
+        b = cover.model.encode_image(torch_px, normalize=True).numpy()
+    assert _cosines(a, b).min() >= 0.9999
+
+
 def test_openclip_missing_weights(full_settings, tmp_path):
     _, settings = full_settings
     with pytest.raises(ModelMissingError) as info:
