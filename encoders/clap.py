@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import AudioEmbedding, AudioEncoder, Encoder, l2_normalize, window_starts
 from .device import configure_threads, hub_offline, torch_device

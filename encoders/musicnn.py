@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import AudioEmbedding, AudioEncoder, l2_normalize, window_starts
 from .tf_checkpoint import read_checkpoint

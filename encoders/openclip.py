@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import Encoder, l2_normalize
 from .device import configure_threads, hub_offline, torch_device

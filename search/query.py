@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crossgenre.errors import InvalidQueryError
+from scan.errors import InvalidQueryError
 
 MAX_K = 200
 MAX_TEXT = 1000  # characters

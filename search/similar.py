@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import InvalidQueryError
+from scan.errors import InvalidQueryError
 from store import quote
 
 from .query import MAX_K, Hit, RouteMatch

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import CrossgenreError, StoreLockedError
+from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
 

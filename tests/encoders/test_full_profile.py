@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 from encoders import clap, models, openclip
 from encoders.profile import read_profile_settings
-from encoders.random_models import write_model_dir
+from tests.fixtures.random_models import write_model_dir
 
 SR = clap.SAMPLE_RATE
 
