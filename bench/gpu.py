@@ -4,7 +4,7 @@
     .venv/bin/python bench/gpu.py --device cpu --size tiny --windows 16 --songs 2 --covers 8 --patches 64
 
 Models: the full profile's architectures with random weights at the published sizes (CLAP HTSAT-base,
-OpenCLIP ViT-B-32; encoders/random_models.py, `--size real`), written in the real formats and loaded by
+OpenCLIP ViT-B-32; tests/fixtures/random_models.py, `--size real`), written in the real formats and loaded by
 the code users run; musicnn with its real weights (the `musicnn` package). Audio: the demo tracks
 (immich-memories-music, 30 s Opus, read with soundfile), 4-minute songs made by joining them, and 10 s
 windows cut from them; covers: random 1000 x 1000 photos-sized images.
@@ -59,14 +59,18 @@ def timed(fn, device: str, repeats: int = 1) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def demo_audio(n_tracks: int) -> list[np.ndarray]:
-    """Mono 48 kHz float32 demo tracks (soundfile decodes their Opus); synthetic tones if the package is absent."""
+def demo_audio(n_tracks: int, folder: Path | None) -> list[np.ndarray]:
+    """Mono 48 kHz float32 demo tracks (soundfile decodes their Opus) from `folder` (default: the
+    immich-memories-music package's); synthetic tones if there are none."""
     try:
-        import immich_memories_music
         import soundfile as sf
 
+        if folder is None:
+            import immich_memories_music
+
+            folder = immich_memories_music.tracks_dir()
         out = []
-        for path in sorted(immich_memories_music.tracks_dir().glob("*.opus"))[:n_tracks]:
+        for path in sorted(Path(folder).rglob("*.opus"))[:n_tracks]:
             audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
             if rate != SR:
                 raise ValueError(f"{path.name} is {rate} Hz")
@@ -211,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--covers", type=int, default=512)
     parser.add_argument("--patches", type=int, default=4096, help="musicnn patches for its bare row")
     parser.add_argument("--tracks", type=int, default=12, help="demo tracks to read")
+    parser.add_argument("--tracks-dir", type=Path, help="folder of demo tracks (default: immich-memories-music's)")
     parser.add_argument("--only", default="clap,covers,musicnn")
     parser.add_argument("--out", type=Path, default=Path("gpu.json"))
     args = parser.parse_args(argv)
@@ -218,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from encoders.device import configure_threads, hub_offline
     from encoders.profile import read_profile_settings
-    from encoders.random_models import write_model_dir
+    from tests.fixtures.random_models import write_model_dir
 
     hub_offline()
     configure_threads()
@@ -227,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
             "torch": torch.__version__, "device": args.device,
             "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None, "size": args.size}
     print(info, flush=True)
-    tracks = demo_audio(args.tracks)
+    tracks = demo_audio(args.tracks, args.tracks_dir)
     info["audio"] = {"tracks": len(tracks), "seconds": round(sum(len(t) for t in tracks) / SR, 1)}
     with tempfile.TemporaryDirectory(prefix="crossgenre-gpu-") as tmp:
         started = time.perf_counter()

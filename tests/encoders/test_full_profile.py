@@ -163,7 +163,7 @@ def test_fp16_on_cuda_keeps_vectors_of_real_tracks(full_settings):
     model_dir, settings = full_settings
     fp32 = clap.build_audio({**settings["audio"], "device": "cuda", "precision": "fp32", "max_windows": None}, model_dir)
     fp16 = clap.ClapAudioEncoder(fp32.clap, precision="fp16")
-    tracks = sorted(music.tracks_dir().glob("*.opus"))[:6]
+    tracks = sorted(music.tracks_dir().rglob("*.opus"))[:6]
     songs = [sf.read(str(t), dtype="float32", always_2d=True)[0].mean(axis=1) for t in tracks]  # Opus is 48 kHz
     a = np.concatenate([e.windows for e in fp32.embed_songs(songs)])
     b = np.concatenate([e.windows for e in fp16.embed_songs(songs)])
