@@ -27,7 +27,9 @@ from scan.genres import normalize_genre
 from store import SongRecord, quote
 from store.schema import fit_row
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
+
+from .fusing import joint_vector, refit_if_needed
 from .workspace import Workspace
 
 log = logging.getLogger("crossgenre")
@@ -137,6 +139,14 @@ def _prefetched(jobs, depth: int):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def index_library(ws: Workspace, paths: list[str | Path], progress: bool = True, on_progress=None) -> IndexReport:
+    """Bring the index in line with the files under `paths`, then refit the fusion if the library changed
+    enough. The one way every caller indexes: the CLI, the demo, the server's first run and re-index, tests."""
+    report = Indexer(ws, progress=progress, on_progress=on_progress).run(paths)
+    refit_if_needed(ws, progress=progress)
+    return report
 
 
 class Indexer:
@@ -316,6 +326,11 @@ class Indexer:
             os.kill(os.getpid(), signal.SIGSTOP)
 
     def _embed_ready(self, items: list[_Prepared], report: IndexReport) -> list[SongRecord]:
+        """Records of decoded songs, made while holding the model lock: a search waits for this batch, not the run."""
+        with self.ws.model_lock:
+            return self._embed_batch(items, report)
+
+    def _embed_batch(self, items: list[_Prepared], report: IndexReport) -> list[SongRecord]:
         """Records of decoded songs; their audio windows go through the audio encoder together when it can
         batch. A batch the encoder fails on is encoded song by song; a song that fails is skipped."""
         if not items:
@@ -330,7 +345,7 @@ class Indexer:
             if len(items) == 1:
                 embeddings = [None]
             else:
-                return [r for i in items for r in self._embed_ready([i], report)]
+                return [r for i in items for r in self._embed_batch([i], report)]
         records = []
         for item, embedding in zip(items, embeddings):
             item_records = None
@@ -426,8 +441,6 @@ class Indexer:
         return p.cover.encode([image], "image")[0], True
 
     def _joint(self, vectors: dict, has_lyrics: bool, has_cover: bool) -> np.ndarray:
-        from .fusing import joint_vector
-
         return joint_vector(self.ws.fusion, vectors, has_lyrics, has_cover)
 
     def _fusion_version(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crossgenre.errors import InvalidQueryError
+from scan.errors import InvalidQueryError
 
 MAX_K = 200
 MAX_TEXT = 1000  # characters
@@ -91,6 +91,7 @@ class Hit:
     segment: dict | None = None  # {"start": s, "end": s, "score": x}: the part of the song that matched
     lyric: dict | None = None  # {"text": chunk, "score": x}: the lyric lines that matched
     tags: list | None = None  # [[tag, probability], ...] (offline profile)
+    seed: dict | None = None  # songs like songs (search.similar): which seed a hit is like, its place in a path
 
     def to_dict(self) -> dict:
         return {
@@ -106,5 +107,6 @@ class Hit:
                 "segment": self.segment,
                 "lyric": self.lyric,
                 "tags": self.tags,
+                **({"seed": self.seed} if self.seed is not None else {}),
             },
         }

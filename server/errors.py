@@ -10,9 +10,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from store import UNAVAILABLE
-
-from crossgenre.errors import (
+from scan.errors import (
     CrossgenreError,
     InvalidQueryError,
     ModelMissingError,
@@ -20,6 +18,7 @@ from crossgenre.errors import (
     ScanError,
     StoreLockedError,
 )
+from store import UNAVAILABLE
 
 log = logging.getLogger("crossgenre.server")
 

@@ -83,15 +83,15 @@ def _milvus_lite_pid(db: Path) -> int:
 
 
 def test_milvus_gone_is_a_503_with_a_reason(indexed, tmp_path):
+    from crossgenre.serve import build_app
     from crossgenre.workspace import Workspace
-    from server import create_app
     from store import VectorStore
 
     config, ws, _ = indexed
     db = tmp_path / "gone.db"
     store = VectorStore(str(db))
     store.open(ws.profile.vector_fields, ws.profile.printer.dim)
-    app = create_app(replace(config, data_dir=tmp_path), Workspace(config, ws.profile, store, ws.fusion))
+    app = build_app(replace(config, data_dir=tmp_path), Workspace(config, ws.profile, store, ws.fusion))
     client = app.test_client()
     assert search(client, text="calm pads", k=3).status_code == 200
     os.kill(_milvus_lite_pid(db), signal.SIGKILL)
