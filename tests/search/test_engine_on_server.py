@@ -60,7 +60,7 @@ def test_lite_and_the_server_rank_and_explain_alike(indexed, server_index, libra
     sf.write(buf, decode_audio(song.path, 22050)[22050 * 3: 22050 * 9], 22050, format="WAV")
     covered = next(s for s in library.songs if s.cover)
     for query in (Query(text="slow sad piano, about leaving home", k=8), Query(audio=buf.getvalue(), k=8),
-                  Query(image=covered.cover, k=8)):
+                  Query(image=covered.cover, k=8), Query(text="loud guitars", k=8, weights={"sound": 1, "lyrics": 0.5})):
         a, b = lite.answer(query), server.answer(query)
         assert a.hits and [h.id for h in a.hits] == [h.id for h in b.hits], query.kind
         assert a.reading == b.reading

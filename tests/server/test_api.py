@@ -225,7 +225,7 @@ def test_one_declaration_validates_requests_and_writes_the_openapi_document(clie
                 assert r.status_code == 400 and r.json["error"] == "invalid_query" and p.name in r.json["detail"]
         elif p.kind == "text":
             assert schema[p.name]["maxLength"] == p.max_len
-            r = search(client, text="calm", **{p.name: "x" * (p.max_len + 1)})
+            r = search(client, **{"text": "calm", p.name: "x" * (p.max_len + 1)})
             assert r.status_code == 400 and r.json["error"] == "invalid_query", p.name
         elif p.kind in ("choice", "weights"):
             enum = schema[p.name]["enum"] if p.kind == "choice" else schema[p.name]["propertyNames"]["enum"]
