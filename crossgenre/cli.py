@@ -53,7 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year-min", type=int), p.add_argument("--year-max", type=int)
     p.add_argument("--cross-genre", action="store_true", help="songs with the same feel from other genres")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _playlist_args(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", help="songs like a song of the library (nothing is encoded)")
+    _common(p)
+    p.add_argument("song", help='a song: its id, its file\'s path, or "artist - title"')
+    _song_options(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("mix", help="songs like several songs, ordered for listening")
+    _common(p)
+    p.add_argument("songs", nargs="+", help='seed songs: ids, paths, or "artist - title"')
+    p.add_argument("--not", dest="negative", action="append", default=[], metavar="SONG",
+                   help="a song the mix should not be like (repeatable)")
+    _song_options(p)
+    p.set_defaults(func=cmd_mix)
+
+    p = sub.add_parser("path", help="a path of songs that moves smoothly from one song to another")
+    _common(p)
+    p.add_argument("start", metavar="A", help="the first song"), p.add_argument("end", metavar="B", help="the last song")
+    p.add_argument("--steps", type=int, default=5, help="songs between the two (default 5)")
+    _song_options(p)
+    p.set_defaults(func=cmd_path)
 
     p = sub.add_parser("stats", help="what the index holds")
     _common(p)
@@ -100,6 +122,25 @@ def build_parser() -> argparse.ArgumentParser:
         mp.add_argument("--model-dir", help="where the weights live")
         mp.set_defaults(func=func)
     return parser
+
+
+def _playlist_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--m3u", type=Path, metavar="FILE", help="also write the songs as an M3U8 playlist")
+    p.add_argument("--m3u-base", metavar="DIR", help="write the playlist's paths relative to this folder "
+                   "(default: absolute paths)")
+
+
+def _song_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
+    p.add_argument("--max-per-artist", type=int, metavar="N", help="at most N songs of one artist")
+    p.add_argument("--max-per-album", type=int, metavar="N", help="at most N songs of one album")
+    p.add_argument("--exclude-album", action="store_true", help="no song of the seed's album")
+    p.add_argument("--genre"), p.add_argument("--year-min", type=int), p.add_argument("--year-max", type=int)
+    p.add_argument("--min-duration", type=float, metavar="S"), p.add_argument("--max-duration", type=float, metavar="S")
+    p.add_argument("--folder", help="only songs whose files lie under this folder")
+    p.add_argument("--cross-genre", action="store_true", help="only songs of other genres than the seed's")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _playlist_args(p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +220,7 @@ def cmd_search(args) -> int:
     ws = open_for_search(_config(args), args.profile)
     try:
         answer = SearchEngine(ws).answer(query)
+        _write_playlist(args, answer.hits, ws.store)
     finally:
         ws.close()
     if args.json:
@@ -200,6 +242,62 @@ def format_reading(reading) -> str:
     return f"Read as {'; '.join(parts)}; routes: {', '.join(reading.routes)}" if parts else f"Routes: {', '.join(reading.routes)}"
 
 
+def _open_songs(args):
+    from search.similar import SongOptions, SongSearch
+
+    from .workspace import open_for_search
+
+    options = SongOptions(k=args.k, max_per_artist=args.max_per_artist, max_per_album=args.max_per_album,
+                          exclude_seed_album=args.exclude_album, genre=args.genre, year_min=args.year_min,
+                          year_max=args.year_max, duration_min=args.min_duration, duration_max=args.max_duration,
+                          folder=args.folder, cross_genre=args.cross_genre)
+    options.validate()
+    ws = open_for_search(_config(args), args.profile)
+    return ws, SongSearch(ws.store), options
+
+
+def _songs_command(args, run) -> int:
+    """Open the index, run `run(songs, options)` for its hits, print them (and write the playlist)."""
+    ws, songs, options = _open_songs(args)
+    try:
+        hits = run(songs, options)
+        _write_playlist(args, hits, ws.store)
+    finally:
+        ws.close()
+    print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False) if args.json else format_hits(hits))
+    return 0
+
+
+def cmd_similar(args) -> int:
+    return _songs_command(args, lambda songs, options: songs.similar(songs.resolve(args.song), options))
+
+
+def cmd_mix(args) -> int:
+    return _songs_command(args, lambda songs, options: songs.mix(
+        [songs.resolve(s) for s in args.songs], [songs.resolve(s) for s in args.negative], options))
+
+
+def cmd_path(args) -> int:
+    return _songs_command(args, lambda songs, options: songs.path(
+        songs.resolve(args.start), songs.resolve(args.end), args.steps, options))
+
+
+def _write_playlist(args, hits, store) -> None:
+    """Write --m3u FILE: each song's file path, absolute or relative to --m3u-base."""
+    if not args.m3u:
+        return
+    from search.playlist import m3u8
+
+    rows = store.get_songs([h.id for h in hits], ["id", "path"])
+    entries = [{"location": rows[h.id]["path"], **{k: h.song.get(k) for k in ("duration", "artist", "title")}}
+               for h in hits if h.id in rows]
+    try:
+        args.m3u.write_text(m3u8(entries, args.m3u_base), encoding="utf-8")
+    except OSError as exc:
+        raise CrossgenreError(f"cannot write the playlist {args.m3u}: {exc.strerror}") from None
+    print(f"Wrote {len(entries)} songs to {args.m3u}", file=sys.stderr)
+
+
 def format_hits(hits) -> str:
     """A ranked table: rank, score, title, artist, genre, and the strongest reasons."""
     if not hits:
@@ -209,6 +307,11 @@ def format_hits(hits) -> str:
         why = ", ".join(f"{r.route} {r.share:.0%}" for r in h.routes[:3])
         if h.segment:
             why += f"; {h.segment['start']:.0f}-{h.segment['end']:.0f} s"
+            if "seed" in h.segment:
+                why += f" ~ seed's {h.segment['seed']['start']:.0f}-{h.segment['seed']['end']:.0f} s"
+        if h.seed and "position" in h.seed:
+            why = ("start" if h.seed["position"] == 0 else "end" if h.seed.get("endpoint") else
+                   f"{h.seed['position']:.0%} of the way; " + why)
         if h.lyric:
             why += f'; "{h.lyric["text"].splitlines()[0][:30]}"'
         genre = (h.song.get("genre") or "") + ("*" if h.song.get("genre_source") == "predicted" else "")

@@ -340,7 +340,7 @@ def stack_windows(windows: list[np.ndarray], length: int, pinned: bool = False) 
     """
     import torch
 
-    out = torch.zeros((len(windows), length), dtype=torch.float32, pin_memory=pinned)
+    out = torch.empty((len(windows), length), dtype=torch.float32, pin_memory=pinned)
     rows = out.numpy()
     for row, w in zip(rows, windows):
         w = _mono_float32(w)
@@ -348,6 +348,7 @@ def stack_windows(windows: list[np.ndarray], length: int, pinned: bool = False) 
             raise ValueError(f"a CLAP window holds at most {length} samples, got {len(w)}")
         repeats = length // len(w)
         row[: repeats * len(w)].reshape(repeats, len(w))[:] = w
+        row[repeats * len(w) :] = 0.0
     return out
 
 

@@ -57,6 +57,10 @@ def search():
     began = time.perf_counter()
     answer = services().engine.answer(query)
     took = (time.perf_counter() - began) * 1000
+    from .similar import playlist_response, wants_playlist
+
+    if wants_playlist():
+        return playlist_response(answer.hits)
     return jsonify(results=[_with_urls(h.to_dict()) for h in answer.hits], query=_describe(query, answer.reading),
                    took_ms=round(took, 1))
 
