@@ -67,4 +67,5 @@ def test_lite_and_the_server_rank_and_explain_alike(indexed, server_index, libra
         for ha, hb in zip(a.hits, b.hits):
             assert sum(m.share for m in ha.routes) == pytest.approx(1.0, abs=1e-9)
             assert sum(m.part for m in ha.routes) == pytest.approx(ha.score, abs=1e-9)
+            assert all(m.share * ha.score == pytest.approx(m.part, abs=1e-9) for m in ha.routes)
             assert [(m.route, round(m.share, 4)) for m in ha.routes] == [(m.route, round(m.share, 4)) for m in hb.routes]
