@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="music folders or files")
     p.add_argument("--rebuild", action="store_true", help="forget the index and embed every song again")
     p.add_argument("--max-windows", type=int, help="audio windows per song, spread over it (0: the whole song)")
+    p.add_argument("--exact", action="store_true",
+                   help="embed audio with the slow reference path (torch fp32, whole-song front end) instead of "
+                        "the fast one (ONNX Runtime on a CPU, fp16 on a GPU); the vectors agree within rounding")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search by text, an audio clip or an image")
@@ -186,7 +189,7 @@ def cmd_index(args) -> int:
         if not Path(p).exists():
             raise CrossgenreError(f"library path {p} does not exist")
     configure_threads()
-    ws = open_for_indexing(config, args.profile, rebuild=args.rebuild)
+    ws = open_for_indexing(config, args.profile, rebuild=args.rebuild, exact=args.exact)
     try:
         report = index_library(ws, args.paths, progress=not args.quiet)
     finally:
