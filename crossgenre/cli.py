@@ -233,25 +233,33 @@ def _query_from_args(args):
 
 def cmd_search(args) -> int:
     from search import SearchEngine
-    from search.wording import split_subject
 
     from .workspace import open_for_search
 
     query = _query_from_args(args)
     ws = open_for_search(_config(args), args.profile)
     try:
-        hits = SearchEngine(ws).search(query)
-        _write_playlist(args, hits, ws.store)
+        answer = SearchEngine(ws).answer(query)
+        _write_playlist(args, answer.hits, ws.store)
     finally:
         ws.close()
     if args.json:
-        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        print(json.dumps([h.to_dict() for h in answer.hits], indent=2, ensure_ascii=False))
     else:
-        sound, subject = split_subject(query.text) if query.text is not None else ("", None)
-        if subject:
-            print(f'Read as sound "{sound}", about "{subject}"' if sound else f'Read as about "{subject}" (no sound named)')
-        print(format_hits(hits))
+        print(format_reading(answer.reading))
+        print(format_hits(answer.hits))
     return 0
+
+
+def format_reading(reading) -> str:
+    """One line: how the engine read the query (its sound part and subject, the genre it moved away from)."""
+    parts = []
+    if reading.subject:
+        parts.append(f'sound "{reading.sound}", about "{reading.subject}"' if reading.sound
+                     else f'about "{reading.subject}" (no sound named)')
+    if reading.genre:
+        parts.append(f"away from {reading.genre}")
+    return f"Read as {'; '.join(parts)}; routes: {', '.join(reading.routes)}" if parts else f"Routes: {', '.join(reading.routes)}"
 
 
 def _open_songs(args):

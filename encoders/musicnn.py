@@ -79,12 +79,22 @@ class LogMel:
         self.mel = torch.from_numpy(mel_filterbank()).to(device)
 
     def __call__(self, waveform: np.ndarray) -> torch.Tensor:
-        y = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).to(self.device)
+        return self._log_mel(self._samples(waveform), center=True)
+
+    def frames(self, pieces: np.ndarray) -> torch.Tensor:
+        """(n, frames, 96) for (n, L) pieces of a song padded with N_FFT // 2 zeros at both ends (as
+        `__call__` pads it): piece row i starting at padded sample f * HOP gives the song's frames f, f+1, ..."""
+        return self._log_mel(self._samples(pieces), center=False)
+
+    def _samples(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+
+    def _log_mel(self, y: torch.Tensor, center: bool) -> torch.Tensor:
         # librosa windows and transforms in float64, then stores complex64: do the same so the float16
         # rounding below falls on the same side as in musicnn.
-        spec = torch.stft(y.double(), N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
-        power = spec.to(torch.complex64).abs().pow(2)  # (257, frames)
-        mel = (self.mel @ power).T  # (frames, 96)
+        spec = torch.stft(y.double(), N_FFT, HOP, window=self.window, center=center, pad_mode="constant", return_complex=True)
+        power = spec.to(torch.complex64).abs().pow(2)  # (..., 257, frames)
+        mel = (self.mel @ power).transpose(-1, -2)  # (..., frames, 96)
         # musicnn stores the mel power as float16, then log10(10000 x + 1) runs in float32 (numpy 1.x rules).
         return torch.log10(mel.half().float() * 10000 + 1)
 
@@ -326,17 +336,15 @@ class MusicnnEncoder(AudioEncoder):
         return np.asarray(frames, dtype=np.float64) * HOP / SAMPLE_RATE, patches
 
     def _patches_per_window(self, waveform: np.ndarray, n_frames: int) -> tuple[np.ndarray, torch.Tensor]:
-        """As `patches`, with the log-mel computed window by window: frame t is centred on sample t * HOP and
-        reads HOP samples either side, so frames f.. of a slice starting one hop before frame f (or at the
-        song's start) are the whole song's frames f.., zero padding at the song's ends included."""
+        """As `patches`, with the log-mel computed for the kept windows only, in one batch: frame t is
+        centred on sample t * HOP and reads N_FFT // 2 samples either side, so a window's frames need
+        (PATCH_FRAMES + 1) * HOP samples of the song padded as `LogMel` pads it."""
         window = PATCH_FRAMES * HOP
         frames = [min(round(s / HOP), n_frames - PATCH_FRAMES) for s in window_starts(len(waveform), window, self.max_windows)]
-        patches = []
-        for f in frames:
-            first = max(f - 1, 0)
-            piece = waveform[first * HOP : (f + PATCH_FRAMES) * HOP]
-            patches.append(self.logmel(piece)[f - first : f - first + PATCH_FRAMES])
-        return np.asarray(frames, dtype=np.float64) * HOP / SAMPLE_RATE, torch.stack(patches)
+        padded = np.pad(np.asarray(waveform, dtype=np.float32), N_FFT // 2)
+        span = (PATCH_FRAMES - 1) * HOP + N_FFT
+        pieces = np.stack([padded[f * HOP : f * HOP + span] for f in frames])
+        return np.asarray(frames, dtype=np.float64) * HOP / SAMPLE_RATE, self.logmel.frames(pieces)
 
     def run_patches(self, patches: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(n, 187, 96) log-mel patches -> (penultimate (n, 200), tag probabilities (n, 50)), batched."""
