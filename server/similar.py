@@ -3,6 +3,7 @@
     GET  /api/songs/<id>/similar?k=&max_per_artist=&...     songs like one song
     POST /api/mix      {"seeds": [id, ...], "negative": [id, ...], "k": 10, ...}
     GET  /api/path?from=<id>&to=<id>&steps=5&...
+    POST /api/playlist {"ids": [id, ...]}                  these songs, in this order, as M3U8 (the page's "Save as M3U")
 
 Every list (and POST /api/search) comes as JSON, or as M3U8 with `Accept: audio/mpegurl` or
 `?format=m3u8`: each song's audio URL on this server, or with `base=<folder>` its file's path relative
@@ -17,6 +18,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from search.playlist import MIMETYPE, m3u8
+from search.query import Hit
 from search.similar import SongOptions, SongSearch
 
 from .api import SONG_ID, _song_row, _with_urls, services
@@ -72,6 +74,18 @@ def path():
     began = time.perf_counter()
     hits = song_search().path(ends[0], ends[1], steps, options)
     return _answer(hits, began, **{"from": ends[0], "to": ends[1], "steps": steps})
+
+
+@bp.post("/playlist")
+def playlist():
+    body = _json_body()
+    if set(body) - {"ids"}:
+        raise ApiError(400, "bad_parameter", 'send {"ids": ["<song id>", ...]} and nothing else')
+    ids = _ids(body.get("ids"), "ids", True)
+    if len(ids) > 1000:
+        raise ApiError(400, "bad_parameter", "a playlist takes at most 1000 songs")
+    rows = services().engine.store.get_songs(ids, ["id", "title", "artist", "duration"])
+    return playlist_response([Hit(sid, n, 0.0, rows[sid]) for n, sid in enumerate(ids, start=1)])
 
 
 def wants_playlist() -> bool:

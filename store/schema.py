@@ -40,6 +40,11 @@ SONG_SCALARS = {
     "extra": (DataType.JSON, None),  # top tags, window policy, anything that needs no filter
 }
 
+# The song fields a client sees (search hits, /api/songs/<id>): every other scalar is the index's own
+# bookkeeping (paths never leave the server). The one list the engine and the API read.
+PUBLIC_SONG_FIELDS = ("title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
+                      "duration", "has_lyrics", "has_cover")
+
 ID_LENGTH = 64
 INT64_MAX = 2**63 - 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 control characters, NUL included

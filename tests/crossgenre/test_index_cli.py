@@ -256,3 +256,20 @@ def test_similar_mix_and_path_from_the_command_line_with_playlists(indexed, tmp_
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in search.read_text().splitlines()[2::2])
     bad = run(["similar", "Nobody - Nothing"], data, check=False)
     assert bad.returncode == 2 and "no song in the index" in bad.stderr
+
+
+def test_exact_path_and_progress_with_speed(indexed, tmp_path):
+    """`--exact` indexes with the reference audio path into an index the fast path's searches accept, and
+    the progress line shows the rate in songs and in hours of audio per hour."""
+    library, _, _ = indexed
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for song in library.songs[:2]:
+        shutil.copy(song.path, folder / song.path.name)
+    data = tmp_path / "data"
+    proc = run(["index", str(folder), "--exact"], data)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 added" in proc.stdout
+    assert re.search(r"\d+ h of audio/h", proc.stderr), proc.stderr[-2000:]
+    assert re.search(r"song/s|s/song", proc.stderr)
+    assert stats(data)["songs"] == 2

@@ -78,6 +78,12 @@ def build(root: Path) -> dict:
     f.save()
     write_long_flac(root / "a7 one hour.flac", LONG_SECONDS)
     songs.append(root / "a7 one hour.flac")
+    (root / "a8").mkdir()  # a song with a 2 MB "lyrics" file and a 21 MB "cover" beside it
+    big = song("a8/big sidecars.flac", "flac", TagSet(title="Big sidecars"), 7)
+    big.with_suffix(".lrc").write_text("la " * (700 * 1024))
+    with open(root / "a8" / "cover.jpg", "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0")
+        f.truncate(21 << 20)
 
     (root / "b1 empty.mp3").write_bytes(b"")
     skipped["b1 empty.mp3"] = "empty file"
@@ -146,6 +152,8 @@ def test_every_readable_song_is_indexed_and_every_other_file_listed_once(hostile
         assert reason in s["reason"], s
         assert s["path"] not in s["reason"]  # the reason does not repeat the path
     assert report["added"] == len(expected["songs"])
+    notes = sorted(n["note"] for n in report["notes"] if Path(n["path"]).name == "big sidecars.flac")
+    assert len(notes) == 2 and "over the 20 MB cap" in notes[0] and "over the 1 MB cap" in notes[1], notes
 
 
 def test_a_second_run_changes_nothing(hostile):
@@ -166,6 +174,7 @@ def test_stored_rows_fit_and_say_which_decoder_read_them(hostile):
         store.open_existing()
         rows = {Path(r["path"]).name: r for r in store.iter_songs(["*"])}
         assert sorted(rows) == sorted(p.name for p in expected["songs"])
+        assert (rows["big sidecars.flac"]["has_lyrics"], rows["big sidecars.flac"]["has_cover"]) == (False, False)
         assert all(Path(r["path"]).is_absolute() for r in rows.values())
         assert rows["a1 pyav rejects.ogg"]["extra"]["decoder"] == "libsndfile"
         assert rows["a1 pyav rejects.ogg"]["title"] == "Caribbean"
