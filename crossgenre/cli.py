@@ -117,6 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_duplicates)
 
+    p = sub.add_parser("subsonic", help="send playlists to a Subsonic-API server (Navidrome, Airsonic, ...)")
+    ssub = p.add_subparsers(dest="subsonic_command", required=True, metavar="ACTION")
+    sp = ssub.add_parser("push", help="create or replace a named playlist there, matched to its songs "
+                         "(password in CROSSGENRE_SUBSONIC_PASSWORD)")
+    _common(sp)
+    sp.add_argument("name", help="the playlist's name on the server")
+    given = sp.add_mutually_exclusive_group(required=True)
+    given.add_argument("--m3u", type=Path, metavar="FILE", help="the songs of a playlist crossgenre wrote (--m3u)")
+    given.add_argument("--similar", metavar="SONG", help="songs like this one")
+    sp.add_argument("-k", type=int, default=20, help="how many songs with --similar (default 20)")
+    sp.add_argument("--url", help="the server, e.g. http://127.0.0.1:4533 (or CROSSGENRE_SUBSONIC_URL)")
+    sp.add_argument("--user", help="the user on the server (or CROSSGENRE_SUBSONIC_USER)")
+    sp.add_argument("--library-root", action="append", default=[], metavar="DIR",
+                    help="the server's music folder as crossgenre sees it, for matching by path "
+                         "(default: the configured library folders)")
+    sp.set_defaults(func=cmd_subsonic_push)
+
     p = sub.add_parser("models", help="list or download model weights")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     for name, func, text in (("list", cmd_models_list, "show which weights are present"),
@@ -216,25 +233,33 @@ def _query_from_args(args):
 
 def cmd_search(args) -> int:
     from search import SearchEngine
-    from search.wording import split_subject
 
     from .workspace import open_for_search
 
     query = _query_from_args(args)
     ws = open_for_search(_config(args), args.profile)
     try:
-        hits = SearchEngine(ws).search(query)
-        _write_playlist(args, hits, ws.store)
+        answer = SearchEngine(ws).answer(query)
+        _write_playlist(args, answer.hits, ws.store)
     finally:
         ws.close()
     if args.json:
-        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        print(json.dumps([h.to_dict() for h in answer.hits], indent=2, ensure_ascii=False))
     else:
-        sound, subject = split_subject(query.text) if query.text is not None else ("", None)
-        if subject:
-            print(f'Read as sound "{sound}", about "{subject}"' if sound else f'Read as about "{subject}" (no sound named)')
-        print(format_hits(hits))
+        print(format_reading(answer.reading))
+        print(format_hits(answer.hits))
     return 0
+
+
+def format_reading(reading) -> str:
+    """One line: how the engine read the query (its sound part and subject, the genre it moved away from)."""
+    parts = []
+    if reading.subject:
+        parts.append(f'sound "{reading.sound}", about "{reading.subject}"' if reading.sound
+                     else f'about "{reading.subject}" (no sound named)')
+    if reading.genre:
+        parts.append(f"away from {reading.genre}")
+    return f"Read as {'; '.join(parts)}; routes: {', '.join(reading.routes)}" if parts else f"Routes: {', '.join(reading.routes)}"
 
 
 def _open_songs(args):
@@ -391,6 +416,58 @@ def cmd_duplicates(args) -> int:
         for p in pairs:
             print(f"{p.share:5.0%}  {rows[p.a]['path']}\n       {rows[p.b]['path']}")
     return 0
+
+
+def cmd_subsonic_push(args) -> int:
+    from search.similar import SongOptions, SongSearch
+
+    from .subsonic import SubsonicClient, credentials, push
+    from .workspace import open_for_search
+
+    url, user, password = credentials(args.url, args.user)
+    config = _config(args)
+    ws = open_for_search(config, args.profile)
+    try:
+        fields = ["id", "path", "artist", "title", "album", "duration"]
+        if args.similar:
+            songs = SongSearch(ws.store)
+            hits = songs.similar(songs.resolve(args.similar), SongOptions(k=args.k))
+            rows = ws.store.get_songs([h.id for h in hits], fields)
+            chosen = [rows[h.id] for h in hits if h.id in rows]
+        else:
+            chosen = _songs_of_playlist(args.m3u, ws.store, fields)
+    finally:
+        ws.close()
+    report = push(SubsonicClient(url, user, password), args.name, chosen, args.library_root or list(config.library))
+    print(report.summary())
+    return 0
+
+
+def _songs_of_playlist(path: Path, store, fields) -> list[dict]:
+    """The indexed songs an M3U8 playlist lists, in its order (file paths, or this server's audio URLs)."""
+    import re
+
+    from store import quote_list
+
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CrossgenreError(f"cannot read the playlist {path}: {exc}") from None
+    wanted = []
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        m = re.search(r"/api/songs/([0-9a-f]{16})/audio", line)
+        wanted.append(("id", m.group(1)) if m else ("path", str((path.parent / line).resolve())))
+    rows = store.get_songs([v for k, v in wanted if k == "id"], fields)
+    paths = [v for k, v in wanted if k == "path"]
+    by_path = {r["path"]: r for i in range(0, len(paths), 500)
+               for r in store.iter_songs(fields, filter=f"path in {quote_list(paths[i:i + 500])}")}
+    found = [(rows if k == "id" else by_path).get(v) for k, v in wanted]
+    missing = [v for (k, v), row in zip(wanted, found) if row is None]
+    if missing:
+        print(f"crossgenre: {len(missing)} entries of {path} are not in the index, e.g. {missing[0]}", file=sys.stderr)
+    return [row for row in found if row is not None]
 
 
 def cmd_serve(args) -> int:

@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from scan.errors import InvalidQueryError
-from store import quote
+from store import PUBLIC_SONG_FIELDS, quote
 
 from .query import MAX_K, Hit, RouteMatch
+from .ranking import calibration_sample
 
 # Routes of a song query: (name, stored field, weight). Sound leads; lyrics and cover refine.
 ROUTES = (("sound", "audio", 1.0), ("joint", "joint", 1.0), ("lyrics", "lyrics", 0.5), ("cover", "cover", 0.5))
-SONG_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-               "duration", "has_lyrics", "has_cover", "extra"]
+SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 # A candidate this close to a seed's sound may be the same recording: its prints are compared then.
 # Re-encodes of one recording score 0.99 and more; the prints then tell them from songs of one style.
 DUPLICATE_GATE = 0.9
@@ -270,7 +270,7 @@ class SongSearch:
         now = time.monotonic()
         cached = self._backgrounds.get((field, flt))
         if cached is None or now - cached[0] > BACKGROUND_SECONDS:
-            cached = (now, self.store.sample_vectors(field, flt, BACKGROUND_SONGS))
+            cached = (now, calibration_sample(self.store, field, flt, BACKGROUND_SONGS))
             self._backgrounds[(field, flt)] = cached
         scores = cached[1] @ vector
         if len(scores) < 2:

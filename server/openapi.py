@@ -1,8 +1,9 @@
-"""The OpenAPI 3.1 description of the JSON API, written by hand (served at /api/openapi.json)."""
+"""The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json). The search request's
+fields, limits and defaults come from search.query.PARAMS, the declaration that validates requests."""
 
 from __future__ import annotations
 
-from search.query import MAX_K, MAX_TEXT, ROUTE_NAMES
+from search.query import MAX_TEXT, PARAM, PARAMS, ROUTE_NAMES, Param
 
 from .uploads import AUDIO_NAMES, IMAGE_NAMES
 
@@ -19,37 +20,30 @@ def _error(description: str) -> dict:
     return _json(_ref("Error"), description)
 
 
-def _nullable(type_: str, **extra) -> dict:
-    return {"type": [type_, "null"], **extra}
-
-
 SONG_ID = {"name": "id", "in": "path", "required": True, "description": "a song id from a search result",
            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
 
-FILTERS = {
-    "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10, "description": "how many songs"},
-    "genre": _nullable("string", maxLength=256, description="only songs of this genre"),
-    "artist": _nullable("string", maxLength=256, description="only songs by this artist (or album artist)"),
-    "album": _nullable("string", maxLength=256, description="only songs of this album"),
-    "year_min": _nullable("integer", minimum=0, maximum=9999, description="only songs from this year on"),
-    "year_max": _nullable("integer", minimum=0, maximum=9999, description="only songs up to this year"),
-    "cross_genre": {"type": "boolean", "default": False,
-                    "description": "songs with the same feel from other genres than the query's"},
-    "query_genre": _nullable("string", maxLength=256,
-                             description="cross-genre mode: the genre to move away from (inferred when absent)"),
-    "ranker": {"type": "string", "enum": ["calibrated", "rrf", "weighted"],
-               "description": "how routes are fused: calibrated (each route's similarity in standard deviations "
-                              "above the query's similarity to the library, summed), reciprocal rank fusion, or a "
-                              "weighted sum of similarities; absent: rrf for clips, calibrated for text and images, "
-                              "weighted when `weights` are given"},
-}
+def param_schema(p: Param) -> dict:
+    """The JSON schema of one declared request field (null allowed where it has no default)."""
+    if p.kind == "text":
+        schema = {"type": "string", "maxLength": p.max_len}
+    elif p.kind == "int":
+        schema = {"type": "integer", "minimum": p.low, "maximum": p.high}
+    elif p.kind == "bool":
+        schema = {"type": "boolean"}
+    elif p.kind == "choice":
+        schema = {"type": "string", "enum": list(p.choices)}
+    else:  # weights
+        schema = {"type": "object", "propertyNames": {"enum": list(p.choices)},
+                  "additionalProperties": {"type": "number", "minimum": p.low, "maximum": p.high}}
+    if p.default is None:
+        schema["type"] = [schema["type"], "null"]
+    else:
+        schema["default"] = p.default
+    return {**schema, "description": p.about}
 
-WEIGHTS = {
-    "type": "object",
-    "description": "route -> weight from 0 to 100; weights without a ranker switch to the weighted sum",
-    "propertyNames": {"enum": list(ROUTE_NAMES)},
-    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
-}
+
+FILTERS = {p.name: param_schema(p) for p in PARAMS if p.name != "text"}
 
 SCHEMAS = {
     "Error": {
@@ -59,9 +53,7 @@ SCHEMAS = {
     },
     "SearchRequest": {
         "type": "object", "additionalProperties": False, "required": ["text"],
-        "properties": {"text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT,
-                                "description": "a description, a mood, or lyrics"},
-                       **FILTERS, "weights": _nullable("object", **{k: v for k, v in WEIGHTS.items() if k != "type"})},
+        "properties": {"text": {**param_schema(PARAM["text"]), "type": "string", "minLength": 1}, **FILTERS},
     },
     "SearchForm": {
         "type": "object",
@@ -79,11 +71,14 @@ SCHEMAS = {
         },
     },
     "RouteMatch": {
-        "type": "object", "required": ["route", "score", "rank", "share"],
+        "type": "object", "required": ["route", "score", "rank", "part", "share"],
         "properties": {"route": {"type": "string", "enum": list(ROUTE_NAMES)},
                        "score": {"type": "number", "description": "cosine similarity in that route"},
                        "rank": {"type": "integer", "description": "the song's rank in that route alone"},
-                       "share": {"type": "number", "description": "this route's share of the final score, 0 to 1"}},
+                       "part": {"type": "number", "description": "this route's part of the hit's score: the parts "
+                                "of a hit add up to its score"},
+                       "share": {"type": "number", "description": "part / score: the shares of a hit add up to 1 "
+                                 "(negative: the route found the song below average and pulled it down)"}},
     },
     "Explanation": {
         "type": "object", "required": ["routes", "segment", "lyric", "tags"],
@@ -132,12 +127,17 @@ SCHEMAS = {
         "type": "object", "required": ["results", "query", "took_ms"],
         "properties": {
             "results": {"type": "array", "items": _ref("Hit")},
-            "query": {"type": "object", "required": ["kind", "k"],
+            "query": {"type": "object", "required": ["kind", "k", "routes"],
+                      "description": "the request as understood, and how the engine read it",
                       "properties": {"kind": {"type": "string", "enum": ["text", "audio", "image"]},
                                      "k": {"type": "integer"}, "text": {"type": "string"},
                                      "sound": {"type": "string", "description": "the text's sound part"},
                                      "subject": {"type": "string",
                                                  "description": "what the words should be about (after 'about')"},
+                                     "genre_guessed": {"type": "string",
+                                                       "description": "cross-genre: the query's genre, guessed"},
+                                     "routes": {"type": "array", "items": {"type": "string", "enum": list(ROUTE_NAMES)},
+                                                "description": "the routes searched"},
                                      "bytes": {"type": "integer", "description": "size of the uploaded file"}}},
             "took_ms": {"type": "number"},
         },
