@@ -21,7 +21,7 @@ from . import schema
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # milvus-lite imports pkg_resources, which warns on import
-    from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
+    from pymilvus import AnnSearchRequest, DataType, MilvusClient, RRFRanker, WeightedRanker
     from pymilvus.exceptions import MilvusException
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ class VectorStore:
         or check that the existing ones match."""
         self.vector_fields = dict(vector_fields)
         if self.exists():
+            self.check_layout()
             stored = self.stored_vector_fields()
             if stored != self.vector_fields:
                 raise CrossgenreError(
@@ -148,18 +149,31 @@ class VectorStore:
                 self._create(self.side(f), schema.side_schema(vector_fields[f]), ["vector"])
             self._create(self.windows, schema.window_schema(vector_fields["audio"]), ["vector"])
             self._create(self.chunks, schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
-            self._create(self.prints, schema.window_schema(print_dim), ["vector"])
+            self._create(self.prints, schema.print_schema(print_dim), ["vector"])
             self._create(self.meta, schema.meta_schema(), ["placeholder"])
+            self.write_meta("layout", schema.LAYOUT)
         for name in self._all_collections():
             self.client.load_collection(name)
+
+    def layout(self) -> int:
+        """The stored layout's version (1: before it was recorded)."""
+        if not self.client.has_collection(self.meta):
+            return 1
+        self.client.load_collection(self.meta)
+        return int(self.read_meta("layout", 1))
+
+    def check_layout(self) -> None:
+        found = self.layout()
+        if found != schema.LAYOUT:
+            raise CrossgenreError(
+                f"the index at {self.uri} has store layout {found}, this crossgenre reads layout {schema.LAYOUT} "
+                "(integer part keys); re-index it with `crossgenre index --rebuild PATH`")
 
     def open_existing(self) -> dict[str, int]:
         """Open an index that must already exist; returns its vector fields."""
         if not self.exists():
             raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
-        if not self.client.has_collection(self.prints):
-            raise CrossgenreError(f"the index at {self.uri} was made by an older crossgenre; "
-                                  "re-index it with `crossgenre index --rebuild PATH`")
+        self.check_layout()
         desc = self.client.describe_collection(self.prints)
         print_dim = next(f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {}))
         self.open(self.stored_vector_fields(), print_dim)
@@ -211,24 +225,32 @@ class VectorStore:
 
     # -- writes --------------------------------------------------------------------------------
     def write_songs(self, records: list[SongRecord]) -> None:
-        """Write a batch of songs: old windows/chunks out, new ones in, then the song rows last."""
+        """Write a batch of songs: old windows/chunks/prints out (by key; a new song has none), new ones in,
+        then the song rows last."""
         if not records:
             return
-        ids = [r.row["id"] for r in records]
-        self._delete_parts(ids)
+        self._delete_parts(self.get_songs([r.row["id"] for r in records], ["id", "key", "extra"]).values())
         windows, chunks, prints = [], [], []
         for r in records:
             sid = r.row["id"]
-            if r.print_vectors is not None:
-                for n, (s, v) in enumerate(zip(r.print_starts, r.print_vectors)):
-                    prints.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(s) + r.print_seconds, "vector": v.tolist()})
+            key = schema.song_key(sid)
+            counts = {"windows": 0, "chunks": 0, "prints": 0}
+            if r.print_vectors is not None and len(r.print_vectors):
+                if not np.allclose(r.print_starts, np.arange(len(r.print_starts)) * schema.PRINT_HOP_SECONDS):
+                    raise ValueError(f"song prints must start every {schema.PRINT_HOP_SECONDS} s from 0")
+                prints += [{"id": schema.part_key(key, n), "vector": v.tolist()} for n, v in enumerate(r.print_vectors)]
+                counts["prints"] = len(r.print_vectors)
             if r.window_vectors is not None:
                 for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
-                    windows.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(e), "vector": v.tolist()})
+                    windows.append({"id": schema.part_key(key, n), "song_id": sid, "start": float(s), "end": float(e),
+                                    "vector": v.tolist()})
+                counts["windows"] = len(r.window_vectors)
             if r.chunk_vectors is not None:
                 for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
                     text = t.encode("utf-8")[: schema.CHUNK_TEXT_LENGTH - 4].decode("utf-8", "ignore")
-                    chunks.append({"id": f"{sid}:{n}", "song_id": sid, "text": text, "vector": v.tolist()})
+                    chunks.append({"id": schema.part_key(key, n), "song_id": sid, "text": text, "vector": v.tolist()})
+                counts["chunks"] = len(r.chunk_vectors)
+            r.row["extra"] = {**(r.row.get("extra") or {}), "parts": counts}
         if windows:
             self._insert(self.windows, windows)
         if chunks:
@@ -253,7 +275,7 @@ class VectorStore:
             self.client.flush(self.songs)
 
     def _plain_row(self, row: dict) -> dict:
-        out = {}
+        out = {"key": schema.song_key(row["id"])}
         for k, v in row.items():
             if isinstance(v, np.ndarray):
                 v = v.astype(np.float32).tolist()
@@ -264,19 +286,24 @@ class VectorStore:
 
     def delete_songs(self, ids: list[str]) -> None:
         for part in _batches(ids, MAX_IN_FILTER):
-            self._delete_parts(part)
+            self._delete_parts(self.get_songs(part, ["id", "key", "extra"]).values())
             self._delete(self.songs, f"id in {quote_list(part)}")
             for f in self._side_fields():
                 self._delete(self.side(f), f"id in {quote_list(part)}")
         if not self.is_server:
             self.flush()
 
-    def _delete_parts(self, ids: list[str]) -> None:
-        for part in _batches(ids, MAX_IN_FILTER):
-            expr = f"song_id in {quote_list(part)}"
-            self._delete(self.windows, expr)
-            self._delete(self.chunks, expr)
-            self._delete(self.prints, expr)
+    def _delete_parts(self, rows) -> None:
+        """Delete the stored parts of these songs (rows with key and extra), by primary key: no scan."""
+        keys = {"windows": [], "chunks": [], "prints": []}
+        for row in rows:
+            counts = (row.get("extra") or {}).get("parts", {})
+            for kind, ids in keys.items():
+                ids += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
+        for kind, ids in keys.items():
+            for part in _batches(ids, 20000):
+                self.client.delete(getattr(self, kind), ids=part)
+                self._deleted_last.add(getattr(self, kind))
 
     def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
         (self.client.upsert if upsert else self.client.insert)(collection, rows)
@@ -300,6 +327,26 @@ class VectorStore:
         counts = [self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))
                   for name in (self.windows, self.chunks)]
         return int(counts[0][0]["count(*)"]), int(counts[1][0]["count(*)"])
+
+    def stored_parts(self) -> dict[str, dict]:
+        """Rows and bytes per row of each kind of part vector ("windows", "prints"): the fields as Milvus
+        holds them (8 bytes per number, 4 per float dimension, an eighth per bit, a string's characters
+        plus an 8-byte offset), without Milvus's own 16 bytes a row (row id and timestamp)."""
+        out = {}
+        for kind in ("windows", "prints"):
+            name = getattr(self, kind)
+            rows = int(self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))[0]["count(*)"])
+            size = 0
+            for f in self.client.describe_collection(name)["fields"]:
+                dtype, params = f["type"], f.get("params", {})
+                if dtype == DataType.FLOAT_VECTOR:
+                    size += 4 * int(params["dim"])
+                elif dtype == DataType.VARCHAR:
+                    size += 16 + 8  # a song id: 16 hexadecimal characters
+                else:
+                    size += 8
+            out[kind] = {"rows": rows, "bytes_per_row": size}
+        return out
 
     def iter_songs(self, output_fields: list[str], filter: str = ""):
         """Every song row (only the asked fields), page by page."""
@@ -336,11 +383,20 @@ class VectorStore:
     def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
         """Every stored audio window or print ("windows" or "prints") of these songs, with its vector:
         [{song_id, start, end, vector}] in no particular order."""
+        songs = self.get_songs(list(song_ids), ["id", "key", "extra"])
+        ids, owner = [], {}
+        for sid, row in songs.items():
+            for n in range(int(((row.get("extra") or {}).get("parts") or {}).get(kind, 0))):
+                ids.append(schema.part_key(row["key"], n))
+                owner[ids[-1]] = sid
         collection = {"windows": self.windows, "prints": self.prints}[kind]
+        fields = ["song_id", "start", "end", "vector"] if kind == "windows" else ["vector"]
         out = []
-        for part in _batches(list(song_ids), MAX_IN_FILTER):
-            out += self.client.query(collection, filter=f"song_id in {quote_list(part)}",
-                                     output_fields=["song_id", "start", "end", "vector"], **self._consistency(collection))
+        for part in _batches(ids, QUERY_PAGE):
+            out += self.client.query(collection, ids=part, output_fields=fields, **self._consistency(collection))
+        if kind == "prints":
+            out = [{"song_id": owner[r["id"]], "start": _print_start(r["id"]), "end": _print_start(r["id"]) + PRINT_SECONDS,
+                    "vector": r["vector"]} for r in out]
         return out
 
     def sample_vectors(self, field: str, filter: str, n: int) -> np.ndarray:
@@ -427,10 +483,38 @@ class VectorStore:
             return []
         res = self.client.search(
             self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
-            output_fields=["song_id", "start"], search_params=self._search_params(limit),
-            **self._consistency(self.prints),
+            search_params=self._search_params(limit), **self._consistency(self.prints),
         )
-        return [list(r) for r in res]
+        found = [list(r) for r in res]
+        songs = self.songs_by_key({h["id"] >> schema.PART_BITS for r in found for h in r})
+        out = []
+        for r in found:
+            hits = []
+            for h in r:
+                sid = songs.get(h["id"] >> schema.PART_BITS)
+                if sid is not None:  # parts of a song whose row is gone (or never committed) are skipped
+                    hits.append({"id": h["id"], "distance": float(h["distance"]),
+                                 "entity": {"song_id": sid, "start": _print_start(h["id"])}})
+            out.append(hits)
+        return out
+
+    def ids_passing(self, ids: list[str], filter: str) -> set[str]:
+        """Those of these song ids whose rows pass a filter expression."""
+        out = set()
+        for part in _batches(list(ids), MAX_IN_FILTER):
+            rows = self.client.query(self.songs, filter=f"(id in {quote_list(part)}) and ({filter})",
+                                     output_fields=["id"], **self._consistency(self.songs))
+            out |= {r["id"] for r in rows}
+        return out
+
+    def songs_by_key(self, keys, filter: str = "") -> dict[int, str]:
+        """Song ids of these integer keys (only songs that pass `filter`, if given): {key: id}."""
+        out = {}
+        for part in _batches(sorted(keys), MAX_IN_FILTER):
+            flt = f"key in {list(part)}" + (f" and ({filter})" if filter else "")
+            rows = self.client.query(self.songs, filter=flt, output_fields=["id", "key"], **self._consistency(self.songs))
+            out.update({r["key"]: r["id"] for r in rows})
+        return out
 
     def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Lyric chunks nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
@@ -447,6 +531,13 @@ class VectorStore:
         if self.index_type == "HNSW":
             return {"metric_type": "IP", "params": {"ef": max(64, limit * 2)}}
         return {"metric_type": "IP", "params": {}}
+
+
+PRINT_SECONDS = 2.0  # a print spans 2 s of audio (encoders.fingerprint)
+
+
+def _print_start(part_id: int) -> float:
+    return (part_id & ((1 << schema.PART_BITS) - 1)) * schema.PRINT_HOP_SECONDS
 
 
 def _server_version(client) -> tuple[int, int]:
