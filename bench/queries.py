@@ -256,7 +256,7 @@ class CallTimes:
     The store's methods are wrapped on the instance for the block's length and put back after.
     """
 
-    METHODS = ("search", "hybrid_search", "get_songs", "search_windows", "search_prints", "search_chunks")
+    METHODS = ("search", "get_songs", "search_windows", "search_prints", "search_chunks")
 
     def __init__(self, store):
         self.store, self.kind, self.seconds = store, "", {}
@@ -390,6 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
     threads = [int(t) for t in args.threads.split(",") if t] or [torch.get_num_threads()]
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     from encoders.profile import load_profile
+    from crossgenre.workspace import Workspace
     from fusion import fit
     from search import SearchEngine
     from store import VectorStore
@@ -433,7 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
                                    {"audio": np.ones(lib.BLOCK, bool), "lyrics": data["has_lyrics"], "cover": data["has_cover"]},
                                    seed=0, encoders={"audio": profile.audio.name, "lyrics": profile.lyrics.name, "cover": profile.cover.name})
                     fusion_s = time.perf_counter() - t0
-                    engine = SearchEngine(profile, store, model)
+                    engine = SearchEngine(Workspace(None, profile, store, model))
             t0 = time.perf_counter()
             store.flush()
             if store.is_server:

@@ -23,7 +23,9 @@ from scan import content_hash, decode_audio, find_audio_files, read_track
 from scan.genres import normalize_genre
 from store import SongRecord
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
+
+from .fusing import joint_vector, refit_if_needed
 from .workspace import Workspace
 
 log = logging.getLogger("crossgenre")
@@ -98,6 +100,14 @@ def _prefetched(jobs, depth: int):
             yield pending.popleft().result()
 
 
+def index_library(ws: Workspace, paths: list[str | Path], progress: bool = True, on_progress=None) -> IndexReport:
+    """Bring the index in line with the files under `paths`, then refit the fusion if the library changed
+    enough. The one way every caller indexes: the CLI, the demo, the server's first run and re-index, tests."""
+    report = Indexer(ws, progress=progress, on_progress=on_progress).run(paths)
+    refit_if_needed(ws, progress=progress)
+    return report
+
+
 class Indexer:
     """Brings a Milvus index in line with the files under some folders: adds, re-embeds, removes."""
 
@@ -153,9 +163,13 @@ class Indexer:
         olds = {sid: old for _, sid, _, old in todo}
         batch: list[SongRecord] = []
         ready: list[_Prepared] = []  # decoded songs waiting for the audio encoder, embedded together
-        bar = tqdm(total=len(todo), unit="song", desc="Indexing", disable=not self.progress, dynamic_ncols=True)
-        done = 0
+        # smoothing=0: songs/s and the ETA from the whole run's mean rate, not the last few songs'
+        bar = tqdm(total=len(todo), unit="song", desc="Indexing", disable=not self.progress, dynamic_ncols=True, smoothing=0)
+        done, audio_seconds, started = 0, 0.0, time.perf_counter()
         for item in _prefetched(jobs, PREFETCH_DEPTH):
+            if item.waveform is not None:  # hours of audio per hour = seconds of audio per second
+                audio_seconds += len(item.waveform) / rate
+                bar.set_postfix_str(f"{audio_seconds / max(time.perf_counter() - started, 1e-9):.0f} h of audio/h", refresh=False)
             bar.update(1)
             done += 1
             if self.on_progress:
@@ -184,6 +198,11 @@ class Indexer:
         bar.close()
 
     def _embed_ready(self, items: list[_Prepared], olds: dict, report: IndexReport) -> list[SongRecord]:
+        """Records of decoded songs, made while holding the model lock: a search waits for this batch, not the run."""
+        with self.ws.model_lock:
+            return self._embed_batch(items, olds, report)
+
+    def _embed_batch(self, items: list[_Prepared], olds: dict, report: IndexReport) -> list[SongRecord]:
         """Records of decoded songs; their audio windows go through the audio encoder together when it can batch."""
         if not items:
             return []
@@ -283,8 +302,6 @@ class Indexer:
         return p.cover.encode([image], "image")[0], True
 
     def _joint(self, vectors: dict, has_lyrics: bool, has_cover: bool) -> np.ndarray:
-        from .fusing import joint_vector
-
         return joint_vector(self.ws.fusion, vectors, has_lyrics, has_cover)
 
     def _fusion_version(self) -> str:

@@ -7,14 +7,15 @@ error, and indexing with another profile re-embeds everything.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from encoders.profile import Profile, load_profile, resolve_profile_name
 from store import VectorStore
 from store.schema import LAYOUT
 
 from .config import Config
-from .errors import ProfileMismatchError
+from scan.errors import ProfileMismatchError
 
 log = logging.getLogger("crossgenre")
 
@@ -24,7 +25,10 @@ class Workspace:
     config: Config
     profile: Profile
     store: VectorStore
-    fusion: object | None  # fusion.FusionModel, or None before the first fit
+    fusion: object | None  # fusion.FusionModel, or None before the first fit; a refit replaces it here
+    # One model call at a time: searches and a re-index share these models, and on a few cores
+    # overlapping calls only fight over them.
+    model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def close(self) -> None:
         self.store.close()
@@ -35,12 +39,13 @@ def _max_windows(config: Config) -> int | None:
     return config.max_windows
 
 
-def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: bool = False) -> Workspace:
-    """Open (or create) the index for writing with the asked profile; a profile switch empties it first."""
+def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: bool = False, exact: bool = False) -> Workspace:
+    """Open (or create) the index for writing with the asked profile; a profile switch empties it first.
+    exact: embed audio with the encoder's slow reference path (the vectors agree with the fast one's)."""
     name, note = resolve_profile_name(profile_name or config.profile, config.models)
     if note:
         log.warning(note)
-    profile = load_profile(name, config.models, max_windows=_max_windows(config))
+    profile = load_profile(name, config.models, max_windows=_max_windows(config), exact=exact)
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
     if store.exists():
         recorded = store.read_meta("versions")

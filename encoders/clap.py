@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import AudioEmbedding, AudioEncoder, Encoder, l2_normalize, window_starts
 from .device import configure_threads, hub_offline, torch_device
@@ -340,7 +340,7 @@ def stack_windows(windows: list[np.ndarray], length: int, pinned: bool = False) 
     """
     import torch
 
-    out = torch.zeros((len(windows), length), dtype=torch.float32, pin_memory=pinned)
+    out = torch.empty((len(windows), length), dtype=torch.float32, pin_memory=pinned)
     rows = out.numpy()
     for row, w in zip(rows, windows):
         w = _mono_float32(w)
@@ -348,6 +348,7 @@ def stack_windows(windows: list[np.ndarray], length: int, pinned: bool = False) 
             raise ValueError(f"a CLAP window holds at most {length} samples, got {len(w)}")
         repeats = length // len(w)
         row[: repeats * len(w)].reshape(repeats, len(w))[:] = w
+        row[repeats * len(w) :] = 0.0
     return out
 
 
@@ -370,9 +371,9 @@ def _mono_float32(waveform) -> np.ndarray:
 
 def build_audio(settings: dict, model_dir: Path) -> ClapAudioEncoder:
     """The profile's `clap_audio` family: settings checkpoint, amodel, text_model, max_windows (None = all),
-    batch_size, precision ("auto", "fp32", "fp16")."""
-    return ClapAudioEncoder(load_clap(settings, model_dir), settings.get("max_windows"), settings.get("batch_size"),
-                            settings.get("precision", "auto"))
+    batch_size, precision ("auto", "fp32", "fp16"), exact (fp32 whatever precision says)."""
+    precision = "fp32" if settings.get("exact") else settings.get("precision", "auto")
+    return ClapAudioEncoder(load_clap(settings, model_dir), settings.get("max_windows"), settings.get("batch_size"), precision)
 
 
 def build_text(settings: dict, model_dir: Path) -> ClapTextEncoder:

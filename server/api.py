@@ -16,7 +16,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
-from search.wording import split_subject
+from store import PUBLIC_SONG_FIELDS
 
 from .errors import ApiError
 from .openapi import build_spec
@@ -26,8 +26,7 @@ from .uploads import AUDIO_TYPES, IMAGE_TYPES, sniff_audio, sniff_image
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 SONG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-PUBLIC_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-                 "duration", "has_lyrics", "has_cover"]
+PUBLIC_FIELDS = list(PUBLIC_SONG_FIELDS)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a scan of a large index
 
@@ -36,9 +35,9 @@ STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a 
 class Services:
     """What the routes use, created once per process by create_app."""
 
-    config: object  # crossgenre.config.Config
-    workspace: object  # crossgenre.workspace.Workspace
-    engine: object  # search.SearchEngine
+    config: object  # the settings: token, library folders
+    engine: object  # search.SearchEngine (it holds the open index: engine.store, engine.profile)
+    stats: object  # callable() -> the index's statistics as a dict
     index_job: object  # server.indexing.IndexJob
     covers: "CoverCache"
     stats_cache: list = field(default_factory=lambda: [0.0, None, None])  # [time, last re-index end, stats]
@@ -56,24 +55,32 @@ def search():
     else:
         query = query_from_json(request.get_data(cache=False))
     began = time.perf_counter()
-    hits = services().engine.search(query)
+    answer = services().engine.answer(query)
     took = (time.perf_counter() - began) * 1000
-    return jsonify(results=[_with_urls(h.to_dict()) for h in hits], query=_describe(query), took_ms=round(took, 1))
+    from .similar import playlist_response, wants_playlist
+
+    if wants_playlist():
+        return playlist_response(answer.hits)
+    return jsonify(results=[_with_urls(h.to_dict()) for h in answer.hits], query=_describe(query, answer.reading),
+                   took_ms=round(took, 1))
 
 
-def _describe(query) -> dict:
+def _describe(query, reading) -> dict:
+    """The request as understood, with how the engine read it (sound part and subject, genre moved away
+    from, routes searched)."""
     out = {"kind": query.kind, "k": query.k, "cross_genre": query.cross_genre, "ranker": query.ranker}
     if query.text is not None:
         out["text"] = query.text
-        sound, subject = split_subject(query.text)
-        if subject:  # how the routes read it: the sound part and what the words should be about
-            out["sound"], out["subject"] = sound, subject
     else:
         out["bytes"] = len(query.audio if query.kind == "audio" else query.image)
     for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights"):
         if getattr(query, name) is not None:
             out[name] = getattr(query, name)
-    return out
+    reading = reading.to_dict()
+    guessed = reading.pop("genre", None)
+    if guessed and query.query_genre is None:
+        out["genre_guessed"] = guessed  # the genre a cross-genre search moved away from
+    return {**out, **reading}
 
 
 def _with_urls(hit: dict) -> dict:
@@ -86,7 +93,7 @@ def _with_urls(hit: dict) -> dict:
 def _song_row(song_id: str, fields: list[str]) -> dict:
     if not SONG_ID.fullmatch(song_id):
         raise ApiError(404, "unknown_song", "no song has this id")
-    row = services().workspace.store.get_songs([song_id], ["id", *fields]).get(song_id)
+    row = services().engine.store.get_songs([song_id], ["id", *fields]).get(song_id)
     if row is None:
         raise ApiError(404, "unknown_song", f"no song with id {song_id} is in the index")
     return row
@@ -151,7 +158,7 @@ class CoverCache:
 
 
 def _read_cover(path: Path) -> bytes:
-    from crossgenre.errors import CrossgenreError
+    from scan.errors import CrossgenreError
     from scan import read_track
 
     try:
@@ -163,13 +170,11 @@ def _read_cover(path: Path) -> bytes:
 # -- index facts -------------------------------------------------------------------------------
 @bp.get("/stats")
 def stats():
-    from crossgenre.stats import collect_stats
-
     s = services()
     when, indexed, cached = s.stats_cache
     job = s.index_job.status()
     if cached is None or time.monotonic() - when > STATS_TTL or job["state"] == "running" or job["finished"] != indexed:
-        cached = collect_stats(s.workspace)
+        cached = dict(s.stats())
         cached.pop("milvus", None)  # a server path or URI is not the client's business
         s.stats_cache[:] = [time.monotonic(), job["finished"], cached]
     return jsonify(cached)
@@ -179,10 +184,10 @@ def stats():
 def health():
     s = services()
     try:
-        songs = s.workspace.store.count()
+        songs = s.engine.store.count()
     except Exception as exc:  # a Milvus server gone away: the service is down, the request was fine
         raise ApiError(503, "index_unavailable", f"the index does not answer: {type(exc).__name__}") from None
-    return jsonify(status="ok", songs=songs, profile=s.workspace.profile.name, indexing=s.index_job.status()["state"])
+    return jsonify(status="ok", songs=songs, profile=s.engine.profile.name, indexing=s.index_job.status()["state"])
 
 
 @bp.get("/openapi.json")

@@ -38,6 +38,11 @@ SONG_SCALARS = {
     "key": (DataType.INT64, None),  # the song's integer key (part_key): its parts' primary keys derive from it
 }
 
+# The song fields a client sees (search hits, /api/songs/<id>): every other scalar is the index's own
+# bookkeeping (paths never leave the server). The one list the engine and the API read.
+PUBLIC_SONG_FIELDS = ("title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
+                      "duration", "has_lyrics", "has_cover")
+
 ID_LENGTH = 64
 CHUNK_TEXT_LENGTH = 8192
 # The stored layout's version, kept in the meta collection: an index of another layout is rebuilt by

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 from encoders import clap, models, openclip
 from encoders.profile import read_profile_settings
-from encoders.random_models import write_model_dir
+from tests.fixtures.random_models import write_model_dir
 
 SR = clap.SAMPLE_RATE
 
@@ -158,13 +158,13 @@ def test_precision_is_checked(audio):
 def test_fp16_on_cuda_keeps_vectors_of_real_tracks(full_settings):
     """On a GPU, fp16 autocast gives vectors within cosine 0.999 of fp32 on the demo tracks' audio."""
     music = pytest.importorskip("immich_memories_music")
-    from scan import decode_audio
+    import soundfile as sf
 
     model_dir, settings = full_settings
     fp32 = clap.build_audio({**settings["audio"], "device": "cuda", "precision": "fp32", "max_windows": None}, model_dir)
     fp16 = clap.ClapAudioEncoder(fp32.clap, precision="fp16")
-    tracks = sorted(music.tracks_dir().glob("*.opus"))[:6]
-    songs = [decode_audio(t, SR) for t in tracks]
+    tracks = sorted(music.tracks_dir().rglob("*.opus"))[:6]
+    songs = [sf.read(str(t), dtype="float32", always_2d=True)[0].mean(axis=1) for t in tracks]  # Opus is 48 kHz
     a = np.concatenate([e.windows for e in fp32.embed_songs(songs)])
     b = np.concatenate([e.windows for e in fp16.embed_songs(songs)])
     assert _cosines(a, b).min() >= 0.999
@@ -250,6 +250,23 @@ def test_openclip_images_and_text(cover):
     assert cover.encode([], "image").shape == (0, 32)
     with pytest.raises(ValueError, match="audio"):
         cover.encode(images, "audio")
+
+
+def test_openclip_resize_in_torch_matches_pil(cover):
+    """The GPU cover path (resize and crop in torch), run here on the CPU, gives PIL's pixels within a grey
+    level or two and the same vectors."""
+    import torch
+
+    assert cover._resize_crop is not None and not cover.resize_on_device  # a CPU encoder keeps PIL
+    images = _covers(6)
+    pil, torch_px = cover.pixels(images), cover.pixels_on_device(images)
+    assert torch_px.shape == pil.shape
+    grey_level = 1 / 255 / min(cover._normalize.std)
+    assert float((torch_px - pil).abs().max()) <= 3 * grey_level
+    with torch.inference_mode():
+        a = cover.model.encode_image(pil, normalize=True).numpy()
+        b = cover.model.encode_image(torch_px, normalize=True).numpy()
+    assert _cosines(a, b).min() >= 0.9999
 
 
 def test_openclip_missing_weights(full_settings, tmp_path):

@@ -210,6 +210,30 @@ def test_openapi_document_is_valid_and_covers_every_route(client, app):
             assert path in documented, f"{path} is not in the OpenAPI document"
 
 
+def test_one_declaration_validates_requests_and_writes_the_openapi_document(client):
+    """search.query.PARAMS: each declared limit is the one the document shows and the one requests meet."""
+    from search.query import PARAMS, ROUTE_NAMES
+
+    schema = client.get("/api/openapi.json").json["components"]["schemas"]["SearchRequest"]["properties"]
+    assert set(schema) == {p.name for p in PARAMS}
+    for p in PARAMS:
+        if p.kind == "int":
+            assert (schema[p.name]["minimum"], schema[p.name]["maximum"]) == (p.low, p.high)
+            assert search(client, text="calm", **{**{"k": 1}, p.name: p.high}).status_code == 200
+            for bad in (p.low - 1, p.high + 1):
+                r = search(client, text="calm", **{p.name: bad})
+                assert r.status_code == 400 and r.json["error"] == "invalid_query" and p.name in r.json["detail"]
+        elif p.kind == "text":
+            assert schema[p.name]["maxLength"] == p.max_len
+            r = search(client, **{"text": "calm", p.name: "x" * (p.max_len + 1)})
+            assert r.status_code == 400 and r.json["error"] == "invalid_query", p.name
+        elif p.kind in ("choice", "weights"):
+            enum = schema[p.name]["enum"] if p.kind == "choice" else schema[p.name]["propertyNames"]["enum"]
+            assert enum == list(p.choices)
+    assert schema["weights"]["propertyNames"]["enum"] == list(ROUTE_NAMES)
+    assert schema["k"]["default"] == 10
+
+
 # -- errors ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("body, code", [
     ({"text": ""}, "invalid_query"),
@@ -347,14 +371,14 @@ def test_reindex_of_new_files_runs_beside_searches(indexed, app, library, tmp_pa
     from dataclasses import replace
 
     from crossgenre.indexer import song_id
-    from server import create_app
+    from crossgenre.serve import build_app
 
     config, ws, _ = indexed
     music = tmp_path / "new music"
     music.mkdir()
     copies = [shutil.copy(library.song(t).path, music) for t in ("Lantern Song", "Black Anvil")]
     ids = [song_id(p) for p in copies]
-    other = create_app(replace(config, library=(str(music),)), ws, engine=app.extensions["crossgenre"].engine)
+    other = build_app(replace(config, library=(str(music),)), ws)  # the same workspace: the same models and lock
     client = other.test_client()
     job = other.extensions["crossgenre"].index_job
     clip = clip_wav(library.song("Harbor Fog").path, 1.0, 3.0)

@@ -5,7 +5,7 @@ import uuid
 import numpy as np
 import pytest
 
-from crossgenre.errors import CrossgenreError
+from scan.errors import CrossgenreError
 from store import SongRecord, VectorStore
 
 FIELDS = {"audio": 16, "lyrics": 8, "cover": 12, "joint": 16, "tags": 6}
@@ -77,17 +77,6 @@ def test_delete_removes_song_and_parts(store):
     assert set(store.get_songs(["song000", "song001", "song003"])) == {"song000", "song003"}
 
 
-def test_hybrid_search_fuses_routes(store):
-    rng = np.random.default_rng(3)
-    recs = [record(i, rng) for i in range(10)]
-    store.write_songs(recs)
-    r = recs[4].row
-    hits = store.hybrid_search([("audio", r["audio"], 1.0, ""), ("lyrics", r["lyrics"], 1.0, "has_lyrics == true")], 5)
-    assert hits[0]["id"] == "song004"
-    weighted = store.hybrid_search([("audio", r["audio"], 1.0, ""), ("tags", r["tags"], 0.5, "")], 5, ranker="weighted")
-    assert weighted[0]["id"] == "song004"
-
-
 def test_prints_answer_many_queries_at_once_and_go_with_their_song(store):
     rng = np.random.default_rng(7)
     recs = [record(i, rng) for i in range(3)]
@@ -137,7 +126,7 @@ def test_locked_lite_file_is_a_clear_error(tmp_path):
     import sys
     import time
 
-    from crossgenre.errors import StoreLockedError
+    from scan.errors import StoreLockedError
 
     db = tmp_path / "locked.db"
     holder = subprocess.Popen([sys.executable, "-W", "ignore", "-c",
