@@ -54,3 +54,12 @@ def test_the_sample_is_random_and_follows_the_library(store):
         assert ids_of(calibration_sample(s, "audio", 'genre == "Rock"', 8), [*records, extra]) != first
     finally:
         s.delete_songs([extra.row["id"]])
+
+
+def test_route_names_come_from_one_list():
+    from search.engine import DEFAULT_WEIGHTS, KIND_DEFAULTS
+    from search.query import PARAM, ROUTE_NAMES
+
+    assert set(DEFAULT_WEIGHTS) == set(ROUTE_NAMES)
+    assert all(set(weights) <= set(ROUTE_NAMES) for _, weights in KIND_DEFAULTS.values())
+    assert PARAM["weights"].choices == ROUTE_NAMES
