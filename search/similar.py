@@ -480,11 +480,9 @@ def _hit(sid, rank, score, row, per_route, calibration) -> Hit:
         if sid in found:
             s, r = found[sid]
             mean, std = calibration[name]
-            matches.append(RouteMatch(name, s, r, max(weights[name] * (s - mean) / std, 0.0)))
-    total = sum(m.share for m in matches) or 1.0
-    for m in matches:
-        m.share /= total
-    matches.sort(key=lambda m: -m.share)
+            part = weights[name] * (s - mean) / std  # the parts add up to the score; shares to 1
+            matches.append(RouteMatch(name, s, r, part / score if score else 0.0, part))
+    matches.sort(key=lambda m: -m.part)
     song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
     song["window_policy"] = (row.get("extra") or {}).get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=(row.get("extra") or {}).get("top_tags"))

@@ -47,7 +47,7 @@ def test_each_hit_says_which_routes_and_which_segments_matched(songs, library, r
     hits = songs.similar(song_id(seed.path), SongOptions(k=5))
     assert len(hits) == 5
     for h in hits:
-        # shares of the score: they sum to 1, or to 0 for a song below the library's average on every route
+        # shares of the score: they sum to 1 (a route that saw the song below average has a negative one)
         assert h.routes and min(abs(sum(m.share for m in h.routes) - x) for x in (0.0, 1.0)) < 1e-6
         assert {m.route for m in h.routes} <= {"sound", "joint", "lyrics", "cover"}
         seg = h.segment
