@@ -3,7 +3,11 @@ fields, limits and defaults come from search.query.PARAMS, the declaration that 
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from search.query import MAX_TEXT, PARAM, PARAMS, ROUTE_NAMES, Param
+
+from search.similar import SongOptions
 
 from .uploads import AUDIO_NAMES, IMAGE_NAMES
 
@@ -179,6 +183,23 @@ SCHEMAS = {
     },
 }
 
+# The options of similar songs, mixes and paths, from their one declaration (annotations read as text).
+_JSON_TYPE = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+SONG_OPTIONS = {f.name: {"type": _JSON_TYPE[str(f.type).split(" ")[0]]} for f in fields(SongOptions)}
+OUTPUT = [{"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "m3u8"]},
+           "description": "m3u8 (or the header Accept: audio/mpegurl) for a playlist instead of JSON"},
+          {"name": "base", "in": "query", "required": False, "schema": {"type": "string"},
+           "description": "with m3u8: each song's file path relative to this folder instead of its audio URL"}]
+OPTION_PARAMS = [{"name": n, "in": "query", "required": False, "schema": s} for n, s in SONG_OPTIONS.items()]
+SONG_LIST = {"description": "ranked songs with explanations, as JSON or as an M3U8 playlist",
+             "content": {"application/json": {"schema": {
+                 "type": "object", "required": ["results", "query", "took_ms"],
+                 "properties": {"results": {"type": "array", "items": _ref("Hit")},
+                                "query": {"type": "object", "description": "the seeds and options as understood"},
+                                "took_ms": {"type": "number"}}}},
+                 "audio/mpegurl": {"schema": {"type": "string"}}}}
+ID_LIST = {"type": "array", "items": {"type": "string"}}
+
 BAD_INPUT = {"400": _error("bad parameters, bad JSON, an undecodable clip or image, a clip too short or long"),
              "413": _error("the upload is larger than 20 MB, or the image has too many pixels"),
              "415": _error("the upload is not a known audio or image format")}
@@ -225,6 +246,37 @@ def build_spec() -> dict:
                 "responses": {"200": {"description": "the image", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}},
                               "304": {"description": "not modified (If-None-Match)"},
                               "404": _error("no such song, or it has no cover")},
+            }},
+            "/api/songs/{id}/similar": {"get": {
+                "summary": "Songs like this library song, from stored vectors (never the seed or its duplicates)",
+                "operationId": "getSimilar", "parameters": [SONG_ID, *OPTION_PARAMS, *OUTPUT],
+                "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("no song with this id")},
+            }},
+            "/api/mix": {"post": {
+                "summary": "Songs like several seeds together (and unlike the negative ones), in listening order",
+                "operationId": "mix", "parameters": OUTPUT,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["seeds"],
+                    "properties": {"seeds": ID_LIST, "negative": ID_LIST, **SONG_OPTIONS}}}}},
+                "responses": {"200": SONG_LIST, "400": _error("bad JSON or a bad option"),
+                              "404": _error("a seed is not in the index")},
+            }},
+            "/api/path": {"get": {
+                "summary": "A sonic path of songs from one library song to another, every step explained",
+                "operationId": "path",
+                "parameters": [{"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+                               for n in ("from", "to")]
+                              + [{"name": "steps", "in": "query", "required": False,
+                                  "schema": {"type": "integer", "default": 5}}, *OPTION_PARAMS, *OUTPUT],
+                "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("an end is not in the index")},
+            }},
+            "/api/playlist": {"post": {
+                "summary": "These songs, in this order, as an M3U8 playlist", "operationId": "playlist",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["ids"], "additionalProperties": False,
+                    "properties": {"ids": {**ID_LIST, "maxItems": 1000}}}}}},
+                "responses": {"200": {"description": "the playlist", "content": {"audio/mpegurl": {"schema": {"type": "string"}}}},
+                              "400": _error("bad JSON or not a list of ids"), "404": _error("a song is not in the index")},
             }},
             "/api/stats": {"get": {"summary": "What the index holds", "operationId": "getStats",
                                    "responses": {"200": _json(_ref("Stats"), "index statistics")}}},
