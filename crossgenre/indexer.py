@@ -55,7 +55,6 @@ class IndexReport:
     found: int = 0
     added: int = 0
     updated: int = 0
-    moved: int = 0
     unchanged: int = 0
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -70,7 +69,7 @@ class IndexReport:
 
     def summary(self) -> str:
         lines = [
-            f"{self.found} audio files found: {self.added} added, {self.updated} updated, {self.moved} moved, "
+            f"{self.found} audio files found: {self.added} added, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.removed} removed, {len(self.failed)} skipped "
             f"({self.seconds:.1f} s, {self.profile} profile)"
         ]
@@ -83,7 +82,7 @@ class IndexReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("found", "added", "updated", "moved", "unchanged", "removed")}
+        out = {k: getattr(self, k) for k in ("found", "added", "updated", "unchanged", "removed")}
         out["skipped"] = [{"path": p, "reason": r} for p, r in self.failed]
         out["notes"] = [{"path": p, "note": n} for p, n in self.notes]
         return {**out, "seconds": round(self.seconds, 2), "profile": self.profile}
@@ -150,8 +149,7 @@ def index_library(ws: Workspace, paths: list[str | Path], progress: bool = True,
 
 
 class Indexer:
-    """Brings a Milvus index in line with the files under some folders: adds, re-embeds, re-points moved
-    files, removes. Whatever goes wrong with one song skips that song (listed with a reason), never the run."""
+    """Brings a Milvus index in line with the files under some folders: adds, re-embeds, removes. Whatever goes wrong with one song skips that song (listed with a reason), never the run."""
 
     def __init__(self, workspace: Workspace, progress: bool = True, on_progress=None):
         self.ws = workspace
@@ -201,7 +199,6 @@ class Indexer:
             sid: row for sid, row in known.items()
             if sid not in seen and (not Path(row["path"]).exists() or any(_under(row["path"], r) for r in roots))
         }
-        todo = self._move_found(todo, gone, report)
         if gone:
             self._guarded(report, "(removed songs)", lambda: self.ws.store.delete_songs(list(gone)))
             report.removed = len(gone)
@@ -209,37 +206,6 @@ class Indexer:
         self._embed_all(todo, report)
         report.seconds = time.perf_counter() - started
         return report
-
-    def _move_found(self, todo: list, gone: dict, report: IndexReport) -> list:
-        """Re-point new files that are songs gone from another path (same size and content hash): their
-        vectors are kept, not re-embedded. Returns the rest of `todo`."""
-        by_size: dict[int, list[str]] = {}
-        for sid, row in gone.items():
-            by_size.setdefault(row["size"], []).append(sid)
-        rest = []
-        for path, sid, stat, old in todo:
-            candidates = [] if old else by_size.get(stat[1], [])
-            if candidates:
-                try:
-                    digest = content_hash(path)
-                except CrossgenreError:
-                    digest = ""
-                match = next((g for g in candidates if gone[g]["content_hash"] == digest), None)
-                if match and self._guarded(report, str(path), lambda m=match, p=path, s=sid, st=stat: self._move(m, s, p, st)):
-                    candidates.remove(match)
-                    del gone[match]
-                    report.moved += 1
-                    continue
-            rest.append((path, sid, stat, old))
-        return rest
-
-    def _move(self, old_id: str, sid: str, path: Path, stat: tuple[float, int]) -> bool:
-        rows = self.ws.store.query_rows(f"id == {quote(old_id)}", 1)
-        if not rows:
-            return False
-        row = {**rows[0], "id": sid, "path": str(path), "mtime": stat[0], "size": stat[1]}
-        self.ws.store.move_song(old_id, row)
-        return True
 
     def _repath(self, sid: str, path: Path) -> None:
         rows = self.ws.store.query_rows(f"id == {quote(sid)}", 1)

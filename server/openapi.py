@@ -249,7 +249,10 @@ def build_spec() -> dict:
             }},
             "/api/songs/{id}/similar": {"get": {
                 "summary": "Songs like this library song, from stored vectors (never the seed or its duplicates)",
-                "operationId": "getSimilar", "parameters": [SONG_ID, *OPTION_PARAMS, *OUTPUT],
+                "operationId": "getSimilar", "parameters": [
+                    SONG_ID, *OPTION_PARAMS, *OUTPUT,
+                    {"name": "but", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_TEXT},
+                     "description": "like this, but ...: a description that moves the seed's sound toward it"}],
                 "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("no song with this id")},
             }},
             "/api/mix": {"post": {

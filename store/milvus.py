@@ -19,7 +19,7 @@ import numpy as np
 from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
-from .reads import MAX_IN_FILTER, QUERY_PAGE, StoreReads, batches, quote, quote_list
+from .reads import MAX_IN_FILTER, StoreReads, batches, quote, quote_list
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # milvus-lite imports pkg_resources, which warns on import
@@ -127,6 +127,7 @@ class VectorStore(StoreReads):
         or check that the existing ones match."""
         self.vector_fields = dict(vector_fields)
         if self.exists():
+            self.check_layout()
             stored = self.stored_vector_fields()
             if stored != self.vector_fields:
                 raise CrossgenreError(
@@ -140,18 +141,31 @@ class VectorStore(StoreReads):
                 self._create(self.side(f), schema.side_schema(vector_fields[f]), ["vector"])
             self._create(self.windows, schema.window_schema(vector_fields["audio"]), ["vector"])
             self._create(self.chunks, schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
-            self._create(self.prints, schema.window_schema(print_dim), ["vector"])
+            self._create(self.prints, schema.print_schema(print_dim), ["vector"])
             self._create(self.meta, schema.meta_schema(), ["placeholder"])
+            self.write_meta("layout", schema.LAYOUT)
         for name in self._all_collections():
             self.client.load_collection(name)
+
+    def layout(self) -> int:
+        """The stored layout's version (1: before it was recorded)."""
+        if not self.client.has_collection(self.meta):
+            return 1
+        self.client.load_collection(self.meta)
+        return int(self.read_meta("layout", 1))
+
+    def check_layout(self) -> None:
+        found = self.layout()
+        if found != schema.LAYOUT:
+            raise CrossgenreError(
+                f"the index at {self.uri} has store layout {found}, this crossgenre reads layout {schema.LAYOUT} "
+                "(integer part keys); re-index it with `crossgenre index --rebuild PATH`")
 
     def open_existing(self) -> dict[str, int]:
         """Open an index that must already exist; returns its vector fields."""
         if not self.exists():
             raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
-        if not self.client.has_collection(self.prints):
-            raise CrossgenreError(f"the index at {self.uri} was made by an older crossgenre; "
-                                  "re-index it with `crossgenre index --rebuild PATH`")
+        self.check_layout()
         desc = self.client.describe_collection(self.prints)
         print_dim = next(f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {}))
         self.open(self.stored_vector_fields(), print_dim)
@@ -203,59 +217,48 @@ class VectorStore(StoreReads):
 
     # -- writes --------------------------------------------------------------------------------
     def write_songs(self, records: list[SongRecord], after_parts=None) -> None:
-        """Write a batch of songs: old windows/chunks out, new ones in, then the song rows last.
+        """Write a batch of songs: old windows/chunks/prints out (by key; a new song has none), new ones in,
+        then the song rows last.
 
-        `after_parts` (a callable) runs between the two, where a crash leaves parts without their song."""
+        `after_parts` (a callable) runs between the two, where a crash leaves parts without their song.
+        Parts are upserted: the parts a killed run left without their song row have the same keys, and are
+        replaced rather than doubled."""
         if not records:
             return
-        ids = [r.row["id"] for r in records]
-        self._delete_parts(ids)
+        self._delete_parts(self.get_songs([r.row["id"] for r in records], ["id", "key", "extra"]).values())
         windows, chunks, prints = [], [], []
         for r in records:
             sid = r.row["id"]
-            if r.print_vectors is not None:
-                for n, (s, v) in enumerate(zip(r.print_starts, r.print_vectors)):
-                    prints.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(s) + r.print_seconds, "vector": v.tolist()})
+            key = schema.song_key(sid)
+            counts = {"windows": 0, "chunks": 0, "prints": 0}
+            if r.print_vectors is not None and len(r.print_vectors):
+                if not np.allclose(r.print_starts, np.arange(len(r.print_starts)) * schema.PRINT_HOP_SECONDS):
+                    raise ValueError(f"song prints must start every {schema.PRINT_HOP_SECONDS} s from 0")
+                prints += [{"id": schema.part_key(key, n), "vector": v.tolist()} for n, v in enumerate(r.print_vectors)]
+                counts["prints"] = len(r.print_vectors)
             if r.window_vectors is not None:
                 for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
-                    windows.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(e), "vector": v.tolist()})
+                    windows.append({"id": schema.part_key(key, n), "song_id": sid, "start": float(s), "end": float(e),
+                                    "vector": v.tolist()})
+                counts["windows"] = len(r.window_vectors)
             if r.chunk_vectors is not None:
                 for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
                     text = t.encode("utf-8")[: schema.CHUNK_TEXT_LENGTH - 4].decode("utf-8", "ignore")
-                    chunks.append({"id": f"{sid}:{n}", "song_id": sid, "text": text, "vector": v.tolist()})
+                    chunks.append({"id": schema.part_key(key, n), "song_id": sid, "text": text, "vector": v.tolist()})
+                counts["chunks"] = len(r.chunk_vectors)
+            r.row["extra"] = {**(r.row.get("extra") or {}), "parts": counts}
         if windows:
-            self._insert(self.windows, windows)
+            self._insert(self.windows, windows, upsert=True)
         if chunks:
-            self._insert(self.chunks, chunks)
+            self._insert(self.chunks, chunks, upsert=True)
         for part in batches(prints, 2000):
-            self._insert(self.prints, part)
+            self._insert(self.prints, part, upsert=True)
         if not self.is_server:
             for name in (self.windows, self.chunks, self.prints):
                 self.client.flush(name)
         if after_parts is not None:
             after_parts()
         self.upsert_rows([r.row for r in records])
-
-    def move_song(self, old_id: str, row: dict) -> None:
-        """Re-key a song whose file moved (its id comes from its path): its windows, chunks and prints are
-        copied under the new id, then its row (the commit marker) is written, then the old song deleted.
-        Nothing is re-embedded."""
-        new_id = row["id"]
-        self._delete_parts([new_id])
-        for name in (self.windows, self.chunks, self.prints):
-            it = self.client.query_iterator(name, batch_size=QUERY_PAGE, filter=f"song_id == {quote(old_id)}",
-                                            output_fields=["*"], **self._consistency(name))
-            try:
-                while page := it.next():
-                    for part in page:
-                        part["id"], part["song_id"] = new_id + part["id"][len(old_id):], new_id
-                    self._insert(name, page)
-            finally:
-                it.close()
-            if not self.is_server:
-                self.client.flush(name)
-        self.upsert_rows([row])
-        self.delete_songs([old_id])
 
     def upsert_rows(self, rows: list[dict]) -> None:
         """Write whole song rows (scalars and song vectors); windows and chunks stay as they are."""
@@ -270,7 +273,7 @@ class VectorStore(StoreReads):
             self.client.flush(self.songs)
 
     def _plain_row(self, row: dict) -> dict:
-        out = {}
+        out = {"key": schema.song_key(row["id"])}
         for k, v in row.items():
             if isinstance(v, np.ndarray):
                 v = v.astype(np.float32).tolist()
@@ -281,19 +284,24 @@ class VectorStore(StoreReads):
 
     def delete_songs(self, ids: list[str]) -> None:
         for part in batches(ids, MAX_IN_FILTER):
-            self._delete_parts(part)
+            self._delete_parts(self.get_songs(part, ["id", "key", "extra"]).values())
             self._delete(self.songs, f"id in {quote_list(part)}")
             for f in self._side_fields():
                 self._delete(self.side(f), f"id in {quote_list(part)}")
         if not self.is_server:
             self.flush()
 
-    def _delete_parts(self, ids: list[str]) -> None:
-        for part in batches(ids, MAX_IN_FILTER):
-            expr = f"song_id in {quote_list(part)}"
-            self._delete(self.windows, expr)
-            self._delete(self.chunks, expr)
-            self._delete(self.prints, expr)
+    def _delete_parts(self, rows) -> None:
+        """Delete the stored parts of these songs (rows with key and extra), by primary key: no scan."""
+        keys = {"windows": [], "chunks": [], "prints": []}
+        for row in rows:
+            counts = (row.get("extra") or {}).get("parts", {})
+            for kind, ids in keys.items():
+                ids += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
+        for kind, ids in keys.items():
+            for part in batches(ids, 20000):
+                self.client.delete(getattr(self, kind), ids=part)
+                self._deleted_last.add(getattr(self, kind))
 
     def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
         (self.client.upsert if upsert else self.client.insert)(collection, rows)

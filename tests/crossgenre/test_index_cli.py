@@ -154,18 +154,18 @@ def _inspect(data: str, complete: bool) -> dict[str, dict]:
     store = VectorStore(str(data / "crossgenre.db"))
     try:
         store.open_existing()
-        songs = _all(store, store.songs, ["id", "path", "has_lyrics", "duration"])
+        from store.schema import PART_BITS
+
+        songs = _all(store, store.songs, ["id", "key", "path", "has_lyrics", "duration"])
         ids = [s["id"] for s in songs]
         assert len(ids) == len(set(ids)), "a song row twice"
         assert len({s["path"] for s in songs}) == len(songs), "a file indexed twice"
+        song_of_key = {s["key"]: s["id"] for s in songs}
         for collection in (store.windows, store.chunks, store.prints):
-            parts = _all(store, collection, ["id", "song_id", "start"] if collection != store.chunks else ["id", "song_id"])
+            parts = _all(store, collection, ["id"])
             keys = [p["id"] for p in parts]
             assert len(keys) == len(set(keys)), f"a part twice in {collection}"
-            if collection != store.chunks:
-                spans = [(p["song_id"], p["start"]) for p in parts]
-                assert len(spans) == len(set(spans)), f"a part twice in {collection}"
-            owners = {p["song_id"] for p in parts}
+            owners = {song_of_key.get(k >> PART_BITS, f"orphan {k >> PART_BITS}") for k in keys}
             for s in songs:
                 if collection != store.chunks or s["has_lyrics"]:
                     assert s["id"] in owners, f"committed song {s['path']} without its {collection}"
