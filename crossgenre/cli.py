@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
     p.add_argument("--genre"), p.add_argument("--artist"), p.add_argument("--album")
     p.add_argument("--year-min", type=int), p.add_argument("--year-max", type=int)
+    p.add_argument("--bpm-min", type=float, help="slowest tempo, in beats a minute")
+    p.add_argument("--bpm-max", type=float, help="fastest tempo, in beats a minute")
+    p.add_argument("--half-double", action="store_true", help="the bpm range also matches half- and double-time songs")
+    p.add_argument("--key", help="musical key: 'A minor', 'F#m', 'Eb major' or Camelot '8A'")
+    p.add_argument("--compatible-keys", action="store_true", help="also keys next to --key on the Camelot wheel")
+    p.add_argument("--energy-min", type=float, help="least energy, 0-1"), p.add_argument("--energy-max", type=float)
     p.add_argument("--cross-genre", action="store_true", help="songs with the same feel from other genres")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_search)
@@ -170,11 +176,14 @@ def _query_from_args(args):
         text=args.text, audio=args.audio.read_bytes() if args.audio else None,
         image=args.image.read_bytes() if args.image else None, k=args.k, genre=args.genre, artist=args.artist,
         album=args.album, year_min=args.year_min, year_max=args.year_max, cross_genre=args.cross_genre,
+        bpm_min=args.bpm_min, bpm_max=args.bpm_max, half_double=args.half_double, key=args.key,
+        compatible_keys=args.compatible_keys, energy_min=args.energy_min, energy_max=args.energy_max,
     )
 
 
 def cmd_search(args) -> int:
     from search import SearchEngine
+    from search.musical import read_musical
     from search.wording import split_subject
 
     from .workspace import open_for_search
@@ -191,6 +200,9 @@ def cmd_search(args) -> int:
         sound, subject = split_subject(query.text) if query.text is not None else ("", None)
         if subject:
             print(f'Read as sound "{sound}", about "{subject}"' if sound else f'Read as about "{subject}" (no sound named)')
+        reading = read_musical(sound) if sound else None
+        if reading:
+            print(f"Read as music: {reading.summary()}")
         print(format_hits(hits))
     return 0
 
@@ -209,6 +221,8 @@ def format_hits(hits) -> str:
         genre = (h.song.get("genre") or "") + ("*" if h.song.get("genre_source") == "predicted" else "")
         lines.append(f"{h.rank:>3}  {h.score:7.4f}  {str(h.song.get('title'))[:32]:<32} "
                      f"{str(h.song.get('artist'))[:20]:<20} {genre[:12]:<12} {why}")
+        if h.feel:
+            lines.append(f"{'':>14}{h.feel}")
     lines.append("(* genre predicted from the audio)")
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from encoders.descriptors import UNKNOWN, describe
 from encoders.fingerprint import to_print_rate
 from scan import content_hash, decode_audio, find_audio_files, read_track
 from scan.genres import normalize_genre
@@ -71,6 +72,7 @@ class _Prepared:
     digest: str = ""
     track: object = None
     waveform: np.ndarray | None = None
+    descriptors: object = UNKNOWN  # encoders.descriptors.Descriptors, made here beside the decode
     error: str | None = None
 
 
@@ -83,6 +85,11 @@ def _prepare(path: Path, sid: str, stat: tuple[float, int], digest: str, sample_
         item.error = str(exc)
     except Exception as exc:  # a library bug on one odd file must not end the run
         item.error = f"could not be read ({type(exc).__name__}: {exc})"
+    else:
+        try:
+            item.descriptors = describe(item.waveform, sample_rate)
+        except Exception as exc:  # tempo and key unknown is no reason to leave the song out
+            log.warning("%s: no tempo or key (%s: %s)", path, type(exc).__name__, exc)
     return item
 
 
@@ -215,7 +222,7 @@ class Indexer:
     def _embed(self, item: _Prepared, audio) -> SongRecord:
         """All vectors and the row of one decoded song, given its audio embedding."""
         p, t = self.profile, item.track
-        vectors = {"audio": audio.track}
+        vectors = {"audio": audio.track, "descriptors": item.descriptors.vector()}
         if p.describe_field == "tags":
             # the tag bridge compares queries with tag probabilities in its own (prior-lifted) space
             vectors["tags"] = p.describe.song_vector(audio.tags)
@@ -233,7 +240,7 @@ class Indexer:
         genre_source = "tag"
         if not genre:
             genre, genre_source = p.predict_genre(vectors[p.describe_field]), "predicted"
-        extra = {"window_policy": p.audio.window_policy}
+        extra = {"window_policy": p.audio.window_policy, **item.descriptors.extra()}
         if audio.tags is not None and hasattr(p.audio, "tag_names"):
             order = np.argsort(-audio.tags)[:5]
             extra["top_tags"] = [[p.audio.tag_names[i], round(float(audio.tags[i]), 3)] for i in order]
@@ -263,6 +270,7 @@ class Indexer:
             "profile": p.name,
             "fusion_version": self._fusion_version(),
             "extra": extra,
+            **item.descriptors.row_fields(),
             **vectors,
         }
         prints, print_starts = p.printer.song_prints(to_print_rate(item.waveform, p.audio.sample_rate))

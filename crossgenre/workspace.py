@@ -13,7 +13,7 @@ from encoders.profile import Profile, load_profile, resolve_profile_name
 from store import VectorStore
 
 from .config import Config
-from .errors import ProfileMismatchError
+from .errors import CrossgenreError, ProfileMismatchError
 
 log = logging.getLogger("crossgenre")
 
@@ -43,7 +43,10 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
     if store.exists():
         recorded = store.read_meta("versions")
-        if rebuild or (recorded and recorded != profile.versions) or store.stored_vector_fields() != profile.vector_fields:
+        older = store.missing_scalars()
+        if older:
+            log.warning("The index predates the fields %s; re-embedding every song.", ", ".join(older[:4]))
+        if rebuild or older or (recorded and recorded != profile.versions) or store.stored_vector_fields() != profile.vector_fields:
             if recorded and recorded != profile.versions:
                 log.warning("The index was built with %s; re-embedding every song with %s.", _describe(recorded), _describe(profile.versions))
             store.drop()
@@ -56,6 +59,13 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
 def open_for_search(config: Config, profile_name: str | None = None) -> Workspace:
     """Open an existing index with the profile it was built with; another profile is a clear error."""
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
+    older = store.missing_scalars()
+    if older:
+        store.close()
+        raise CrossgenreError(
+            f"the index at {config.uri} was made by an older crossgenre, without {', '.join(older[:4])}: "
+            "re-index it with `crossgenre index --rebuild PATH` (your music files are not touched)"
+        )
     store.open_existing()
     recorded = store.read_meta("versions") or {}
     built_with = recorded.get("profile", "offline")

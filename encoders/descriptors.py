@@ -15,8 +15,9 @@ Each song gets (`Descriptors`):
   brightness_hz, flatness, bass   spectral centroid, spectral flatness, share below 300 Hz (timbre)
   onset_rate            detected note onsets per second (how dense the music is)
   energy                0..1, a blend of loudness, onset rate and brightness (what "energetic" means here)
-The song row stores the scalars (filterable) and `vector()` a small unit vector of standardised values
-(the index's `descriptors` field), so a song's feel can be compared with another's by cosine.
+The song row stores the scalars (filterable) and `vector()`, the feel vector (the index's `descriptors`
+field): tempo, mode, energy, brightness, density and regularity as soft histograms, so a song's feel can
+be compared with another's, or with the qualities a text names, by cosine (`feel_vector`).
 """
 
 from __future__ import annotations
@@ -49,18 +50,40 @@ SUB_BEAT_WEIGHT = 0.5  # weight of the half-period (eighth-note) autocorrelation
 _CAMELOT_MINOR = {"Ab": 1, "Eb": 2, "Bb": 3, "F": 4, "C": 5, "G": 6, "D": 7, "A": 8, "E": 9, "B": 10, "F#": 11, "C#": 12}
 _CAMELOT_MAJOR = {"B": 1, "F#": 2, "C#": 3, "Ab": 4, "Eb": 5, "Bb": 6, "F": 7, "C": 8, "G": 9, "D": 10, "A": 11, "E": 12}
 
-# Standardisation of each value in the descriptor vector: (centre, scale) of typical recorded music.
-VECTOR_FIELDS = {
-    "log_bpm": (np.log2(110.0), 0.5),
-    "beat_regularity": (0.8, 0.15),
-    "minor": (0.5, 0.5),
-    "loudness_db": (-18.0, 6.0),
-    "dynamic_range_db": (15.0, 6.0),
-    "brightness_hz": (2000.0, 900.0),
-    "flatness": (0.05, 0.05),
-    "bass": (0.3, 0.15),
-    "onset_rate": (2.5, 1.5),
+# The feel vector: each quality as a soft histogram (a block of Gaussian memberships over bin centres),
+# each block unit length times its weight, so the cosine of two feel vectors is a weighted sum of
+# per-quality kernel similarities, and a query that asks for some qualities only (a block per asked
+# quality, others zero) scores songs by those alone. name -> (bin centres, width of a membership)
+FEEL_BLOCKS = {
+    "tempo": (np.log2(55.0) + np.arange(17) / 8, 1 / 12),  # log2 bpm, 55-204 bpm in eighths of an octave
+    "mode": (np.array([0.0, 1.0]), 0.3),  # 0 major, 1 minor
+    "energy": (np.linspace(0.0, 1.0, 6), 0.12),
+    "brightness": (np.linspace(np.log2(500), np.log2(5000), 6), 0.35),  # log2 Hz
+    "density": (np.linspace(0.0, 6.0, 6), 0.8),  # onsets a second
+    "regularity": (np.linspace(0.3, 1.0, 4), 0.15),
+    "key": (np.arange(24.0), 0.0),  # one of 24 keys (tonic + 12 for minor): same key or not
 }
+FEEL_WEIGHTS = {"tempo": 1.0, "mode": 0.7, "energy": 1.0, "brightness": 0.5, "density": 0.5, "regularity": 0.3,
+                "key": 0.5}
+FEEL_DIM = sum(len(c) for c, _ in FEEL_BLOCKS.values())
+
+
+def feel_vector(values: dict[str, float | None]) -> np.ndarray:
+    """(FEEL_DIM,) vector of the qualities given (tempo in bpm, mode 0/1, energy 0..1, brightness in Hz,
+    density in onsets a second, regularity 0..1, key as `key_index`); a quality left out or None is a zero block. Songs store
+    it with every quality given (unit length); a query gives the ones its text names."""
+    parts = []
+    for name, (centres, width) in FEEL_BLOCKS.items():
+        v = values.get(name)
+        if v is None:
+            parts.append(np.zeros(len(centres)))
+            continue
+        x = np.log2(max(v, 1.0)) if name in ("tempo", "brightness") else float(v)
+        block = (centres == x).astype(float) if name == "key" else np.exp(-0.5 * ((centres - x) / width) ** 2)
+        if block.max() < 1e-3:  # beyond the outer centres: the nearest one
+            block = (np.abs(centres - x) == np.abs(centres - x).min()).astype(float)
+        parts.append(FEEL_WEIGHTS[name] * block / np.linalg.norm(block))
+    return l2_normalize(np.concatenate(parts))
 
 
 @dataclass
@@ -83,16 +106,31 @@ class Descriptors:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def row_fields(self) -> dict:
+        """The song row's descriptor scalars (store/schema.py), filterable."""
+        return {"bpm": self.bpm, "bpm_confidence": self.bpm_confidence, "beat_regularity": self.beat_regularity,
+                "key": self.key, "mode": self.mode, "camelot": camelot(self.key, self.mode),
+                "key_confidence": self.key_confidence, "loudness_db": self.loudness_db,
+                "dynamic_range_db": self.dynamic_range_db, "brightness_hz": self.brightness_hz,
+                "onset_rate": self.onset_rate, "energy": self.energy}
+
+    def extra(self) -> dict:
+        """What the row keeps unfiltered, in its `extra` JSON: the chroma profile and the other timbre values."""
+        return {"chroma": self.chroma, "flatness": self.flatness, "bass": self.bass}
+
+    def feel(self) -> dict[str, float | None]:
+        """The qualities the feel vector holds (None where the song gave no reading, e.g. no beat)."""
+        if not self.brightness_hz:  # not analysed (UNKNOWN): no quality at all, a zero vector
+            return {}
+        return {"tempo": self.bpm or None, "mode": {"major": 0.0, "minor": 1.0}.get(self.mode), "energy": self.energy,
+                "brightness": self.brightness_hz or None, "density": self.onset_rate, "regularity": self.beat_regularity,
+                "key": key_index(self.key, self.mode)}
+
     def vector(self) -> np.ndarray:
-        """(len(VECTOR_FIELDS) + 12,) unit vector: standardised scalars, then the chroma (centred)."""
-        values = {"log_bpm": np.log2(max(self.bpm, 1.0)), "minor": 1.0 if self.mode == "minor" else 0.0,
-                  **{k: getattr(self, k) for k in VECTOR_FIELDS if hasattr(self, k)}}
-        scaled = [np.clip((values[k] - c) / s, -3, 3) for k, (c, s) in VECTOR_FIELDS.items()]
-        chroma = np.asarray(self.chroma) - 1.0 / 12
-        return l2_normalize(np.concatenate([scaled, chroma * 4]).astype(np.float32))
+        """The song's feel vector (the index's `descriptors` field)."""
+        return feel_vector(self.feel())
 
 
-DIM = len(VECTOR_FIELDS) + 12
 
 
 def normalize_key(text: str) -> tuple[str, str] | None:
@@ -132,6 +170,13 @@ def _parse_camelot(text: str) -> tuple[str, str] | None:
     return None
 
 
+def key_index(key: str, mode: str) -> float | None:
+    """0..23: the tonic's pitch class, plus 12 for a minor key (the feel vector's key block); None if unknown."""
+    if key not in PITCHES or mode not in ("major", "minor"):
+        return None
+    return float(PITCHES.index(key) + (12 if mode == "minor" else 0))
+
+
 def camelot(key: str, mode: str) -> str:
     """Camelot notation of a key: ("A", "minor") -> "8A"; "" when unknown."""
     n = (_CAMELOT_MINOR if mode == "minor" else _CAMELOT_MAJOR).get(key)
@@ -150,6 +195,9 @@ def camelot_neighbours(key: str, mode: str) -> list[tuple[str, str]]:
 
 def key_label(key: str, mode: str) -> str:
     return f"{key} {mode}" if key else ""
+
+
+UNKNOWN = Descriptors(0.0, 0.0, 0.0, "", "", 0.0, [1 / 12] * 12, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def describe(waveform: np.ndarray, sample_rate: int) -> Descriptors:

@@ -29,24 +29,27 @@ from scan import decode_audio
 from scan.genres import genre_prompts, normalize_genre
 from store import VectorStore, quote
 
+from .feel import clip_feel, feel_words, text_feel
 from .filters import build_filter
 from .query import Hit, Query, RouteMatch
 from .wording import split_subject
 
 RRF_K = 60
 SONG_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-               "duration", "has_lyrics", "has_cover", "extra"]
+               "duration", "has_lyrics", "has_cover", "bpm", "key", "mode", "camelot", "energy", "brightness_hz",
+               "onset_rate", "extra"]
 MAX_CLIP_SECONDS = 120.0
 MIN_CLIP_SECONDS = 0.5
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
-                   "audio_track": 0.8, "cover": 1.0, "print": 3.0}
+                   "audio_track": 0.8, "cover": 1.0, "print": 3.0, "feel": 1.0, "mood": 1.0}
 # Per query kind: the default ranker and weight overrides. A text query may be about how a song sounds,
 # what its words say, or both; its wording (search.wording) and its routes' scores tell which:
 # calibrated fusion, equal weights.
 # A cover photo's own album must come first, so the cover route outweighs the looser joint route. A
 # clip's routes agree on its source song, where rank fusion (RRF) is robust. (docs/evaluation.md)
 KIND_DEFAULTS = {
-    "text": ("calibrated", {"sound": 1.0, "lyrics": 1.0, "cover_text": 1.0, "joint": 1.0, "audio_windows": 1.0}),
+    "text": ("calibrated", {"sound": 1.0, "lyrics": 1.0, "cover_text": 1.0, "joint": 1.0, "audio_windows": 1.0,
+                            "feel": 1.0}),
     "audio": ("rrf", {}),
     "image": ("calibrated", {"cover": 1.0, "joint": 0.3}),
 }
@@ -117,9 +120,12 @@ class SearchEngine:
                 return Plan(routes, sound.vector if sound is not None and p.describe_field == "audio" else None)
             if query.kind == "audio":
                 clip = self._decode_clip(query.audio)
-                vec = p.audio.embed_song(clip).track
+                embedding = p.audio.embed_song(clip)
+                vec = embedding.track
                 prints, starts = p.printer.clip_prints(to_print_rate(clip, p.audio.sample_rate))
                 routes = [Route("audio_track", "audio", vec), Route("joint", "joint", vec)]
+                if query.cross_genre:  # the same feel in other genres: tempo, mode, energy, timbre, mood tags
+                    routes += [Route(n, f, v) for n, (f, v) in clip_feel(p, clip, embedding.tags).items()]
                 return Plan(routes, vec, prints, starts, len(clip) / p.audio.sample_rate)
             image = self._load_image(query.image)
             vec = p.cover.encode([image], "image")[0]
@@ -137,6 +143,9 @@ class SearchEngine:
             sound = text  # no song has words to be about anything: the sound routes read it all instead
         lyr = p.lyrics.encode([subject or text], "text")[0]
         routes = [Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
+        feel, sound = text_feel(sound)  # tempo, key and mood words; the rest is for the sound routes
+        if feel is not None:
+            routes.append(Route("feel", "descriptors", feel))
         if sound:
             describe = self._describe(sound)
             routes.append(Route("sound", p.describe_field, describe))
@@ -318,7 +327,7 @@ class SearchEngine:
         extra = row.get("extra") or {}
         song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
         song["window_policy"] = extra.get("window_policy")
-        return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"))
+        return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"), feel=feel_words(row))
 
     def _explain_parts(self, ids: list[str], plan: Plan, offsets: dict[str, float]) -> tuple[dict, dict]:
         """The matched audio segment and lyric lines of each song: ({id: segment}, {id: lyric})."""

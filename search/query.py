@@ -8,8 +8,9 @@ from crossgenre.errors import InvalidQueryError
 
 MAX_K = 200
 MAX_TEXT = 1000  # characters
+MAX_BPM = 400
 RANKERS = ("calibrated", "rrf", "weighted")
-ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover", "print")
+ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover", "print", "feel", "mood")
 
 
 @dataclass
@@ -25,6 +26,13 @@ class Query:
     album: str | None = None
     year_min: int | None = None
     year_max: int | None = None
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    half_double: bool = False  # a bpm range also matches songs at half or double its tempo
+    key: str | None = None  # "A minor", "Am", "8A" (Camelot)
+    compatible_keys: bool = False  # the key and its neighbours on the Camelot wheel, not the key alone
+    energy_min: float | None = None  # 0..1
+    energy_max: float | None = None
     cross_genre: bool = False
     query_genre: str | None = None  # the genre to move away from in cross-genre mode (else inferred)
     weights: dict[str, float] | None = None  # route -> weight; given weights switch RRF to a weighted sum
@@ -57,6 +65,18 @@ class Query:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or len(v) > 256):
                 raise InvalidQueryError(f"{name} must be text of at most 256 characters")
+        for name, top in (("bpm_min", MAX_BPM), ("bpm_max", MAX_BPM), ("energy_min", 1.0), ("energy_max", 1.0)):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= top):
+                raise InvalidQueryError(f"{name} must be a number from 0 to {top:g}")
+        for low, high in (("bpm_min", "bpm_max"), ("energy_min", "energy_max")):
+            if getattr(self, low) is not None and getattr(self, high) is not None and getattr(self, low) > getattr(self, high):
+                raise InvalidQueryError(f"{low} is above {high}")
+        if self.key is not None:
+            from encoders.descriptors import normalize_key
+
+            if not isinstance(self.key, str) or len(self.key) > 16 or normalize_key(self.key) is None:
+                raise InvalidQueryError("key must name a key, such as 'A minor', 'F#m', 'Eb major' or '8A' (Camelot)")
         if self.ranker not in (None, *RANKERS):
             raise InvalidQueryError(f"ranker must be one of: {', '.join(RANKERS)}")
         if self.weights is not None:
@@ -91,6 +111,7 @@ class Hit:
     segment: dict | None = None  # {"start": s, "end": s, "score": x}: the part of the song that matched
     lyric: dict | None = None  # {"text": chunk, "score": x}: the lyric lines that matched
     tags: list | None = None  # [[tag, probability], ...] (offline profile)
+    feel: str = ""  # tempo, key and feel in a musician's words: "118 bpm · A minor (8A) · bright · dense"
 
     def to_dict(self) -> dict:
         return {
@@ -106,5 +127,6 @@ class Hit:
                 "segment": self.segment,
                 "lyric": self.lyric,
                 "tags": self.tags,
+                "feel": self.feel,
             },
         }

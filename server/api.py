@@ -16,6 +16,8 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
+from encoders.descriptors import words
+from search.musical import read_musical
 from search.wording import split_subject
 
 from .errors import ApiError
@@ -27,7 +29,8 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 SONG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 PUBLIC_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-                 "duration", "has_lyrics", "has_cover"]
+                 "duration", "has_lyrics", "has_cover", "bpm", "key", "mode", "camelot", "energy", "brightness_hz",
+                 "onset_rate"]
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a scan of a large index
 
@@ -63,14 +66,20 @@ def search():
 
 def _describe(query) -> dict:
     out = {"kind": query.kind, "k": query.k, "cross_genre": query.cross_genre, "ranker": query.ranker}
+    if query.half_double or query.compatible_keys:
+        out.update(half_double=query.half_double, compatible_keys=query.compatible_keys)
     if query.text is not None:
         out["text"] = query.text
         sound, subject = split_subject(query.text)
         if subject:  # how the routes read it: the sound part and what the words should be about
             out["sound"], out["subject"] = sound, subject
+        reading = read_musical(sound) if sound else None
+        if reading:  # the tempo, key and mood it named, as the feel route reads them
+            out["music"] = reading.summary()
     else:
         out["bytes"] = len(query.audio if query.kind == "audio" else query.image)
-    for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights"):
+    for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights", "bpm_min", "bpm_max",
+                 "key", "energy_min", "energy_max"):
         if getattr(query, name) is not None:
             out[name] = getattr(query, name)
     return out
@@ -104,7 +113,7 @@ def _song_file(song_id: str) -> tuple[dict, Path]:
 def song(song_id: str):
     row = _song_row(song_id, [*PUBLIC_FIELDS, "extra"])
     extra = row.pop("extra", None) or {}
-    out = {"id": song_id, **{k: row.get(k) for k in PUBLIC_FIELDS}, "top_tags": extra.get("top_tags")}
+    out = {"id": song_id, **{k: row.get(k) for k in PUBLIC_FIELDS}, "top_tags": extra.get("top_tags"), "feel": words(row)}
     return jsonify(_with_urls(out))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.query import MAX_K, MAX_TEXT, ROUTE_NAMES
+from search.query import MAX_BPM, MAX_K, MAX_TEXT, ROUTE_NAMES
 
 from .uploads import AUDIO_NAMES, IMAGE_NAMES
 
@@ -33,6 +33,17 @@ FILTERS = {
     "album": _nullable("string", maxLength=256, description="only songs of this album"),
     "year_min": _nullable("integer", minimum=0, maximum=9999, description="only songs from this year on"),
     "year_max": _nullable("integer", minimum=0, maximum=9999, description="only songs up to this year"),
+    "bpm_min": _nullable("number", minimum=0, maximum=MAX_BPM, description="only songs at this tempo (bpm) or faster"),
+    "bpm_max": _nullable("number", minimum=0, maximum=MAX_BPM, description="only songs at this tempo (bpm) or slower"),
+    "half_double": {"type": "boolean", "default": False,
+                    "description": "the bpm range also matches songs at half or double such a tempo"},
+    "key": _nullable("string", maxLength=16, description="only songs in this key: 'A minor', 'F#m', 'Eb major' or "
+                                                         "Camelot '8A'"),
+    "compatible_keys": {"type": "boolean", "default": False,
+                        "description": "with key: also the keys next to it on the Camelot wheel (one step either "
+                                       "way, and its relative major or minor)"},
+    "energy_min": _nullable("number", minimum=0, maximum=1, description="only songs with at least this energy (0-1)"),
+    "energy_max": _nullable("number", minimum=0, maximum=1, description="only songs with at most this energy (0-1)"),
     "cross_genre": {"type": "boolean", "default": False,
                     "description": "songs with the same feel from other genres than the query's"},
     "query_genre": _nullable("string", maxLength=256,
@@ -73,8 +84,9 @@ SCHEMAS = {
                       "description": f"a photo of a cover ({IMAGE_NAMES}), at most 40 megapixels"},
             "text": {"type": "string", "maxLength": MAX_TEXT},
             **FILTERS,
-            "cross_genre": {"type": "string", "enum": ["true", "false", "1", "0", "on", "off", "yes", "no", ""],
-                            "default": "false", "description": FILTERS["cross_genre"]["description"]},
+            **{name: {"type": "string", "enum": ["true", "false", "1", "0", "on", "off", "yes", "no", ""],
+                      "default": "false", "description": FILTERS[name]["description"]}
+               for name in ("cross_genre", "half_double", "compatible_keys")},
             "weights": {"type": "string", "description": "the weights object as JSON text"},
         },
     },
@@ -96,6 +108,8 @@ SCHEMAS = {
                       "properties": {"text": {"type": "string"}, "score": {"type": "number"}}},
             "tags": {"type": ["array", "null"], "description": "top [tag, probability] pairs of the song",
                      "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}]}},
+            "feel": {"type": "string", "description": "tempo, key (with its Camelot code) and feel in words, "
+                                                      "e.g. '118 bpm · A minor (8A) · bright · energetic · dense'"},
         },
     },
     "SongFields": {
@@ -111,6 +125,13 @@ SCHEMAS = {
             "track_number": {"type": "integer"},
             "duration": {"type": "number", "description": "seconds"},
             "has_lyrics": {"type": "boolean"}, "has_cover": {"type": "boolean"},
+            "bpm": {"type": "number", "description": "tempo in beats a minute, 0 when unknown"},
+            "key": {"type": "string", "description": "the key's tonic (C .. B), '' when unknown"},
+            "mode": {"type": "string", "enum": ["major", "minor", ""]},
+            "camelot": {"type": "string", "description": "the key on the Camelot wheel, e.g. '8A' for A minor"},
+            "energy": {"type": "number", "description": "0 (calm, quiet, sparse) to 1 (loud, dense, bright)"},
+            "brightness_hz": {"type": "number", "description": "spectral centroid"},
+            "onset_rate": {"type": "number", "description": "note onsets a second"},
             "audio_url": {"type": "string"}, "cover_url": {"type": ["string", "null"]},
         },
     },
@@ -138,6 +159,8 @@ SCHEMAS = {
                                      "sound": {"type": "string", "description": "the text's sound part"},
                                      "subject": {"type": "string",
                                                  "description": "what the words should be about (after 'about')"},
+                                     "music": {"type": "string",
+                                               "description": "the tempo, key and mood the text named, as read"},
                                      "bytes": {"type": "integer", "description": "size of the uploaded file"}}},
             "took_ms": {"type": "number"},
         },

@@ -12,9 +12,11 @@ from search import Query
 from .errors import ApiError
 from .uploads import read_clip, read_image
 
-STRING_FIELDS = ("text", "genre", "artist", "album", "query_genre", "ranker")
+STRING_FIELDS = ("text", "genre", "artist", "album", "query_genre", "ranker", "key")
 INT_FIELDS = ("k", "year_min", "year_max")
-FIELDS = (*STRING_FIELDS, *INT_FIELDS, "cross_genre", "weights")
+NUMBER_FIELDS = ("bpm_min", "bpm_max", "energy_min", "energy_max")
+BOOL_FIELDS = ("cross_genre", "half_double", "compatible_keys")
+FIELDS = (*STRING_FIELDS, *INT_FIELDS, *NUMBER_FIELDS, *BOOL_FIELDS, "weights")
 FILE_FIELDS = ("audio", "image")
 TRUE, FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
 
@@ -56,10 +58,17 @@ def query_from_json(raw: bytes) -> Query:
             raise _bad(f"{name} must be a whole number")
         if v is not None:
             values[name] = v
-    cross = body.get("cross_genre")
-    if cross is not None and not isinstance(cross, bool):
-        raise _bad("cross_genre must be true or false")
-    values["cross_genre"] = bool(cross)
+    for name in NUMBER_FIELDS:
+        v = body.get(name)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            raise _bad(f"{name} must be a number")
+        if v is not None:
+            values[name] = float(v)
+    for name in BOOL_FIELDS:
+        v = body.get(name)
+        if v is not None and not isinstance(v, bool):
+            raise _bad(f"{name} must be true or false")
+        values[name] = bool(v)
     if body.get("weights") is not None:
         values["weights"] = _weights(body["weights"])
     return _checked(Query(**values))
@@ -86,10 +95,18 @@ def query_from_form(form, files) -> Query:
                 values[name] = int(v)
             except ValueError:
                 raise _bad(f"{name} must be a whole number, not {v[:20]!r}") from None
-    cross = form.get("cross_genre", "").strip().lower()
-    if cross not in TRUE + FALSE:
-        raise _bad("cross_genre must be true or false")
-    values["cross_genre"] = cross in TRUE
+    for name in NUMBER_FIELDS:
+        v = form.get(name, "").strip()
+        if v:
+            try:
+                values[name] = float(v)
+            except ValueError:
+                raise _bad(f"{name} must be a number, not {v[:20]!r}") from None
+    for name in BOOL_FIELDS:
+        v = form.get(name, "").strip().lower()
+        if v not in TRUE + FALSE:
+            raise _bad(f"{name} must be true or false")
+        values[name] = v in TRUE
     if form.get("weights", "").strip():
         try:
             values["weights"] = _weights(json.loads(form["weights"]))

@@ -34,8 +34,23 @@ SONG_SCALARS = {
     "cover_source": (DataType.VARCHAR, 16),
     "profile": (DataType.VARCHAR, 32),
     "fusion_version": (DataType.VARCHAR, 64),
-    "extra": (DataType.JSON, None),  # top tags, window policy, anything that needs no filter
+    # Musical descriptors (encoders/descriptors.py); 0 or "" when unknown (no beat, no key found)
+    "bpm": (DataType.DOUBLE, None),
+    "bpm_confidence": (DataType.DOUBLE, None),
+    "beat_regularity": (DataType.DOUBLE, None),
+    "key": (DataType.VARCHAR, 4),  # tonic: "C" .. "B" (sharps as C# and F#, flats as Eb, Ab, Bb)
+    "mode": (DataType.VARCHAR, 8),  # "major" or "minor"
+    "camelot": (DataType.VARCHAR, 4),  # the key on the Camelot wheel: "8A" is A minor
+    "key_confidence": (DataType.DOUBLE, None),
+    "loudness_db": (DataType.DOUBLE, None),
+    "dynamic_range_db": (DataType.DOUBLE, None),
+    "brightness_hz": (DataType.DOUBLE, None),
+    "onset_rate": (DataType.DOUBLE, None),
+    "energy": (DataType.DOUBLE, None),  # 0..1
+    "extra": (DataType.JSON, None),  # top tags, window policy, chroma, anything that needs no filter
 }
+# What a song row holds for a field its writer left out (rows written by tools that know no descriptors).
+SCALAR_DEFAULTS = {DataType.DOUBLE: 0.0, DataType.INT64: 0, DataType.VARCHAR: "", DataType.BOOL: False}
 
 ID_LENGTH = 64
 CHUNK_TEXT_LENGTH = 8192
@@ -94,7 +109,8 @@ def meta_schema():
 
 
 # Scalars copied beside each side vector in the split layout, so every filter works on every route.
-FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover")
+FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover", "bpm", "key", "mode",
+                  "camelot", "energy")
 
 
 def side_schema(dim: int):
