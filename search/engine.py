@@ -141,9 +141,11 @@ class SearchEngine:
         sound, subject = split_subject(text)
         if not sound and not len(self._background("lyrics", "has_lyrics == true")):
             sound = text  # no song has words to be about anything: the sound routes read it all instead
+        feel, sound = text_feel(sound)  # tempo, key and mood words; the rest is for the sound routes
+        if feel is not None and not sound and not subject:  # "around 120 bpm in A minor": nothing for words
+            return [Route("feel", "descriptors", feel)]
         lyr = p.lyrics.encode([subject or text], "text")[0]
         routes = [Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
-        feel, sound = text_feel(sound)  # tempo, key and mood words; the rest is for the sound routes
         if feel is not None:
             routes.append(Route("feel", "descriptors", feel))
         if sound:
