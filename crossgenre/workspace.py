@@ -7,13 +7,14 @@ error, and indexing with another profile re-embeds everything.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from encoders.profile import Profile, load_profile, resolve_profile_name
 from store import VectorStore
 
 from .config import Config
-from .errors import CrossgenreError, ProfileMismatchError
+from scan.errors import CrossgenreError, ProfileMismatchError
 
 log = logging.getLogger("crossgenre")
 
@@ -23,7 +24,10 @@ class Workspace:
     config: Config
     profile: Profile
     store: VectorStore
-    fusion: object | None  # fusion.FusionModel, or None before the first fit
+    fusion: object | None  # fusion.FusionModel, or None before the first fit; a refit replaces it here
+    # One model call at a time: searches and a re-index share these models, and on a few cores
+    # overlapping calls only fight over them.
+    model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def close(self) -> None:
         self.store.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import AudioEmbedding, AudioEncoder, Encoder, l2_normalize, window_starts
 from .device import configure_threads, hub_offline, torch_device
@@ -37,7 +37,8 @@ SAMPLE_RATE = 48000  # Hz, what every LAION CLAP audio tower was trained on
 WINDOW_SECONDS = 10.0  # s, CLAP's clip_samples (480000) at 48 kHz
 KNOWN_WORD = "music"  # must map to ordinary vocabulary ids in a real RoBERTa tokenizer
 # windows (10 s each) per forward pass; more costs memory and gains nothing on a CPU
-CPU_BATCH, GPU_BATCH = 8, 32
+CPU_BATCH, GPU_BATCH = 8, 128
+PRECISIONS = ("auto", "fp32", "fp16")
 TEXT_BATCH = 64
 
 _lock = threading.Lock()
@@ -76,9 +77,30 @@ def load_clap(settings: dict, model_dir: Path) -> ClapModel:
             module = build_module(amodel, text_dir, device)
             load_checkpoint(module.model, checkpoint, amodel)
             module.eval()
+            keep_front_end_fp32(module.model.audio_branch)
             check_tokenizer(module.tokenize, text_dir, module.model.text_branch.config.vocab_size)
             _modules[key] = ClapModel(module, checkpoint, amodel, device)
         return _modules[key]
+
+
+def keep_front_end_fp32(audio_branch) -> None:
+    """Run the audio tower's spectrogram and log-mel extractors in fp32 even inside fp16 autocast.
+
+    Under autocast their STFT (a convolution) would run in fp16, and its rounding reaches the log of
+    quiet bins; the front end is a small share of the time, the transformer after it the large one.
+    """
+    import torch
+
+    for name in ("spectrogram_extractor", "logmel_extractor"):
+        module = getattr(audio_branch, name, None)
+        if module is None:
+            continue
+
+        def forward(x, _inner=module.forward):
+            with torch.autocast("cuda", enabled=False):
+                return _inner(x.float())
+
+        module.forward = forward
 
 
 def _import_laion_clap():
@@ -199,8 +221,11 @@ class ClapAudioEncoder(AudioEncoder):
     sample_rate = SAMPLE_RATE
     window_seconds = WINDOW_SECONDS
 
-    def __init__(self, clap: ClapModel, max_windows: int | None = None, batch_size: int | None = None):
-        """max_windows: at most this many windows a song (spread over it); None or 0: full coverage."""
+    def __init__(self, clap: ClapModel, max_windows: int | None = None, batch_size: int | None = None,
+                 precision: str = "auto"):
+        """max_windows: at most this many windows a song (spread over it); None or 0: full coverage.
+        precision: "fp32", "fp16" (autocast, CUDA only; the spectrogram front end stays fp32) or "auto"
+        (fp16 on CUDA, fp32 elsewhere)."""
         if max_windows is not None and max_windows < 0:
             raise ValueError(f"max_windows must be a positive number of windows, or 0/None for all, not {max_windows}")
         self.clap = clap
@@ -209,6 +234,13 @@ class ClapAudioEncoder(AudioEncoder):
         self.max_windows = max_windows or None
         self.batch_size = batch_size or (GPU_BATCH if clap.device.startswith("cuda") else CPU_BATCH)
         self.window = int(round(self.window_seconds * self.sample_rate))
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        on_cuda = clap.device.startswith("cuda")
+        if precision == "fp16" and not on_cuda:
+            raise ValueError(f"fp16 needs a CUDA device; this CLAP runs on {clap.device}")
+        self.half = precision == "fp16" or (precision == "auto" and on_cuda)
+        self.precision = "fp16" if self.half else "fp32"
 
     def embed_song(self, waveform: np.ndarray) -> AudioEmbedding:
         return self.embed_songs([waveform])[0]
@@ -237,7 +269,10 @@ class ClapAudioEncoder(AudioEncoder):
         """(len(windows), dim) unit vectors of windows of at most 10 s each.
 
         Batches hold at most batch_size windows and are as equal as possible (9 windows: 5 + 4, not
-        8 + 1): on a CPU a window costs ~1.5x more in a batch of 3 than in a batch of 8.
+        8 + 1): on a CPU a window costs ~1.5x more in a batch of 3 than in a batch of 8. Each batch is
+        stacked into one tensor (`stack_windows`) and prepared on the model's device (`prepare_batch`),
+        the same steps laion_clap's get_audio_embedding_from_data takes window by window in numpy. On a
+        GPU the next batch is stacked while the current one runs.
         """
         import torch
 
@@ -245,11 +280,24 @@ class ClapAudioEncoder(AudioEncoder):
             return np.zeros((0, self.dim), np.float32)
         n_batches = -(-len(windows) // self.batch_size)
         bounds = np.linspace(0, len(windows), n_batches + 1).round().astype(int)
+        pinned = self.clap.device.startswith("cuda")
         parts = []
         with torch.inference_mode():
             for lo, hi in zip(bounds[:-1], bounds[1:]):
-                parts.append(self.clap.module.get_audio_embedding_from_data(windows[lo:hi], use_tensor=False))
-        return l2_normalize(np.concatenate(parts))
+                batch = stack_windows(windows[lo:hi], self.window, pinned)
+                parts.append(self.forward(batch.to(self.clap.device, non_blocking=True)))
+            vectors = torch.cat(parts).float().cpu().numpy()
+        return l2_normalize(vectors)
+
+    def forward(self, batch) -> "torch.Tensor":
+        """Joint-space vectors (B, dim) of a (B, 480000) float waveform batch already on the model's device."""
+        import torch
+
+        model = self.clap.module.model
+        waveform = prepare_batch(batch)
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.half):
+            features = model.encode_audio({"waveform": waveform}, device=waveform.device)["embedding"]
+            return model.audio_projection(features)
 
     def encode(self, inputs: list, modality: str = "audio") -> np.ndarray:
         """One pooled unit vector per waveform (query clips, whole songs), windows batched across inputs."""
@@ -284,6 +332,34 @@ class ClapTextEncoder(Encoder):
         return l2_normalize(np.concatenate(parts))
 
 
+def stack_windows(windows: list[np.ndarray], length: int, pinned: bool = False) -> "torch.Tensor":
+    """(len(windows), length) float32 tensor of windows of at most `length` samples, each filled as laion_clap's
+    "repeatpad" does: a shorter window is repeated whole as often as it fits, then zeros follow.
+
+    pinned: in page-locked memory, so the copy to a GPU runs beside the next batch's stacking.
+    """
+    import torch
+
+    out = torch.empty((len(windows), length), dtype=torch.float32, pin_memory=pinned)
+    rows = out.numpy()
+    for row, w in zip(rows, windows):
+        w = _mono_float32(w)
+        if len(w) > length:
+            raise ValueError(f"a CLAP window holds at most {length} samples, got {len(w)}")
+        repeats = length // len(w)
+        row[: repeats * len(w)].reshape(repeats, len(w))[:] = w
+        row[repeats * len(w) :] = 0.0
+    return out
+
+
+def prepare_batch(batch: "torch.Tensor") -> "torch.Tensor":
+    """The 16-bit round trip laion_clap gives every waveform before its model sees it (clip to [-1, 1],
+    scale by 32767, truncate to int16, scale back), on the batch's own device."""
+    import torch
+
+    return (batch.clamp(-1.0, 1.0) * 32767.0).to(torch.int16).to(torch.float32) / 32767.0
+
+
 def _mono_float32(waveform) -> np.ndarray:
     w = np.asarray(waveform, dtype=np.float32)
     if w.ndim != 1:
@@ -294,8 +370,10 @@ def _mono_float32(waveform) -> np.ndarray:
 
 
 def build_audio(settings: dict, model_dir: Path) -> ClapAudioEncoder:
-    """The profile's `clap_audio` family: settings checkpoint, amodel, text_model, max_windows (None = all), batch_size."""
-    return ClapAudioEncoder(load_clap(settings, model_dir), settings.get("max_windows"), settings.get("batch_size"))
+    """The profile's `clap_audio` family: settings checkpoint, amodel, text_model, max_windows (None = all),
+    batch_size, precision ("auto", "fp32", "fp16")."""
+    return ClapAudioEncoder(load_clap(settings, model_dir), settings.get("max_windows"), settings.get("batch_size"),
+                            settings.get("precision", "auto"))
 
 
 def build_text(settings: dict, model_dir: Path) -> ClapTextEncoder:

@@ -7,7 +7,7 @@ import warnings
 
 from PIL import Image, ImageOps
 
-from crossgenre.errors import CrossgenreError
+from scan.errors import CrossgenreError
 
 # 64 megapixels (8000 x 8000): above any cover or phone photo, far below what exhausts memory
 # (a decoded RGB image costs 3 bytes a pixel, 192 MB here); checked from the header before decoding

@@ -33,7 +33,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossgenre.errors import CrossgenreError, ModelMissingError
+from scan.errors import CrossgenreError, ModelMissingError
 
 DOWNLOAD_COMMAND = "crossgenre models download"
 

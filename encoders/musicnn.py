@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import AudioEmbedding, AudioEncoder, l2_normalize, window_starts
 from .tf_checkpoint import read_checkpoint
@@ -34,6 +34,7 @@ PATCH_FRAMES = 187  # frames: 3 s as musicnn counts them (time_to_frames(3) + 1)
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 MODELS = {"MSD_musicnn": ("MSD", "MSD_LABELS"), "MTT_musicnn": ("MTT", "MTT_LABELS")}
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
+CPU_BATCH, GPU_BATCH = 16, 512  # patches per forward pass
 
 
 # ---------------------------------------------------------------- front end
@@ -72,12 +73,13 @@ class LogMel:
     Frame t is centred on sample t * 256 (zero padding at both ends); there are 1 + n_samples // 256 frames.
     """
 
-    def __init__(self):
-        self.window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64)
-        self.mel = torch.from_numpy(mel_filterbank())
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self.window = torch.hann_window(N_FFT, periodic=True, dtype=torch.float64, device=device)
+        self.mel = torch.from_numpy(mel_filterbank()).to(device)
 
     def __call__(self, waveform: np.ndarray) -> torch.Tensor:
-        y = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+        y = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).to(self.device)
         # librosa windows and transforms in float64, then stores complex64: do the same so the float16
         # rounding below falls on the same side as in musicnn.
         spec = torch.stft(y.double(), N_FFT, HOP, window=self.window, center=True, pad_mode="constant", return_complex=True)
@@ -254,19 +256,22 @@ class MusicnnEncoder(AudioEncoder):
     `embed_song` covers the song with non-overlapping 187-frame patches (see base.window_starts; at most
     `max_windows` of them, spread evenly); `tags` is the mean of the patches' tag probabilities. Clips
     shorter than a patch are repeat-padded, as musicnn's training did ("pad_short": "repeat-pad").
+    `device`: where the log-mel front end and the network run ("cuda" when a GPU is visible, by default).
     """
 
     sample_rate = SAMPLE_RATE
     window_seconds = PATCH_FRAMES * HOP / SAMPLE_RATE  # 2.992 s
     dim = 200
 
-    def __init__(self, net: MusicnnNet, tag_names: list[str], name: str, max_windows: int | None = None, batch_size: int = 16):
-        self.net = net.eval()
+    def __init__(self, net: MusicnnNet, tag_names: list[str], name: str, max_windows: int | None = None, batch_size: int = 16,
+                 device: str = "cpu"):
+        self.device = device
+        self.net = net.eval().to(device) if isinstance(net, nn.Module) else net
         self.tag_names = list(tag_names)
         self.name = name
         self.max_windows = max_windows
         self.batch_size = batch_size
-        self.logmel = LogMel()
+        self.logmel = LogMel(device)
 
     def patches(self, waveform: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
         """Start times (s) and the (n, 187, 96) log-mel patches that cover `waveform` (16 kHz mono)."""
@@ -290,7 +295,7 @@ class MusicnnEncoder(AudioEncoder):
                 pen, logits = self.net(patches[i : i + self.batch_size])
                 pens.append(pen)
                 probs.append(torch.sigmoid(logits))
-        return torch.cat(pens).numpy(), torch.cat(probs).numpy()
+            return torch.cat(pens).cpu().numpy(), torch.cat(probs).cpu().numpy()
 
     def analyse(self, waveform: np.ndarray) -> PatchOutputs:
         """Per-patch outputs for a 16 kHz mono waveform, before any normalising or pooling."""
@@ -343,16 +348,21 @@ def load_model(model: str = "MSD_musicnn") -> tuple[MusicnnNet, list[str]]:
 
 
 def build(settings: dict, model_dir: Path) -> MusicnnEncoder:
-    """Profile factory: settings {"model": "MSD_musicnn"|"MTT_musicnn", "max_windows": int|None, "batch_size": int}.
+    """Profile factory: settings {"model": "MSD_musicnn"|"MTT_musicnn", "max_windows": int|None, "batch_size": int,
+    "device": "cpu"|"cuda" (default: CUDA when present)}.
 
     The weights come from the `musicnn` PyPI package, not model_dir.
     """
+    from .device import torch_device
+
     model = settings.get("model", "MSD_musicnn")
+    device = settings.get("device") or torch_device()
     net, tag_names = load_model(model)
     return MusicnnEncoder(
         net,
         tag_names,
         name=f"musicnn-{MODELS[model][0]}-v1",
         max_windows=settings.get("max_windows"),
-        batch_size=int(settings.get("batch_size", 16)),
+        batch_size=int(settings.get("batch_size") or (GPU_BATCH if device.startswith("cuda") else CPU_BATCH)),
+        device=device,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import Encoder, l2_normalize
 from .device import configure_threads, hub_offline, torch_device
@@ -59,6 +59,27 @@ class OpenClipEncoder(Encoder):
         self.tokenizer = open_clip.get_tokenizer(source)
         self.dim = int(self.model.visual.output_dim)
         self._image_steps, self._normalize = _split_transform(self.preprocess)
+        self._resize_crop = _resize_crop(self._image_steps)
+        # on a GPU, resize and crop run there (torchvision's antialiased bicubic, PIL's filter within
+        # a grey level); on a CPU, PIL does them as open_clip's preprocess does
+        self.resize_on_device = self.device.startswith("cuda") and self._resize_crop is not None
+
+    def pixels_on_device(self, images: list) -> "torch.Tensor":
+        """(n, 3, H, W) model input made on the encoder's device: each image's bytes go there as uint8,
+        are resized (shorter side, bicubic, antialiased) and centre-cropped there, then the batch is
+        normalised at once. Same steps as `pixels`; equal within rounding (tests compare the vectors)."""
+        import torch
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as TF
+
+        size, crop = self._resize_crop
+        out = []
+        for im in images:
+            hwc = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            chw = hwc.to(self.device, non_blocking=True).permute(2, 0, 1)
+            chw = TF.resize(chw, size, interpolation=InterpolationMode.BICUBIC, antialias=True)
+            out.append(TF.center_crop(chw, crop))
+        return self._normalize(torch.stack(out).float().div_(255.0))
 
     def pixels(self, images: list) -> "torch.Tensor":
         """(n, 3, H, W) float32 model input for PIL images: exactly `preprocess`, with the tensor steps
@@ -88,7 +109,8 @@ class OpenClipEncoder(Encoder):
         with torch.inference_mode():
             if modality == "image":
                 for i in range(0, len(inputs), self.batch_size):
-                    pixels = self.pixels(inputs[i : i + self.batch_size]).to(self.device)
+                    chunk = inputs[i : i + self.batch_size]
+                    pixels = self.pixels_on_device(chunk) if self.resize_on_device else self.pixels(chunk).to(self.device)
                     parts.append(self.model.encode_image(pixels, normalize=True).float().cpu().numpy())
             else:
                 for i in range(0, len(inputs), TEXT_BATCH):
@@ -106,6 +128,22 @@ def _split_transform(preprocess):
     if len(steps) >= 2 and isinstance(steps[-2], transforms.ToTensor) and isinstance(steps[-1], transforms.Normalize):
         return transforms.Compose(steps[:-2]), steps[-1]
     return None, None
+
+
+def _resize_crop(steps):
+    """(Resize size, CenterCrop size) of open_clip's PIL steps when they are just Resize (bicubic,
+    antialiased, no max_size), CenterCrop and a mode conversion; else None (then PIL runs them)."""
+    from torchvision import transforms
+
+    steps = list(getattr(steps, "transforms", []))
+    if len(steps) < 2 or not isinstance(steps[0], transforms.Resize) or not isinstance(steps[1], transforms.CenterCrop):
+        return None
+    resize, crop = steps[0], steps[1]
+    if resize.interpolation != transforms.InterpolationMode.BICUBIC or resize.max_size is not None or resize.antialias is False:
+        return None
+    if any(type(s).__name__ != "MaybeConvertMode" for s in steps[2:]):
+        return None
+    return resize.size, list(crop.size)
 
 
 def build(settings: dict, model_dir: Path) -> OpenClipEncoder:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import CrossgenreError, ModelMissingError
+from scan.errors import CrossgenreError, ModelMissingError
 
 from .base import AudioEncoder, Encoder
 from .descriptors import FEEL_DIM

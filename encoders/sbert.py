@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 
 from .base import Encoder, LyricsEmbedding, l2_normalize
 

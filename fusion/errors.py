@@ -1,6 +1,6 @@
 """Errors of the joint space: bad inputs to fusion, and a fusion model that does not fit the encoders."""
 
-from crossgenre.errors import CrossgenreError
+from scan.errors import CrossgenreError
 
 
 class FusionError(CrossgenreError):

@@ -23,7 +23,7 @@ from mutagen.flac import FLAC, Picture
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
-from crossgenre.errors import ScanError
+from scan.errors import ScanError
 from scan.tags import open_audio, read_tags
 from scan.walk import is_audio_name
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from crossgenre.errors import DecodeError
+from scan.errors import DecodeError
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 

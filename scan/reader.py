@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from crossgenre.errors import ScanError
+from scan.errors import ScanError
 from scan.covers import read_cover
 from scan.decode import check_audio
 from scan.lyrics import read_lyrics

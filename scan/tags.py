@@ -14,7 +14,7 @@ from mutagen.asf import ASFTags
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
-from crossgenre.errors import ScanError
+from scan.errors import ScanError
 
 TAG_FIELDS = (
     "title", "artist", "album", "album_artist", "genre", "year", "track_number", "duration",

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from crossgenre.errors import CrossgenreError
+from scan.errors import CrossgenreError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from functools import partial
 
 import numpy as np
 
-from crossgenre.errors import DecodeError, InvalidQueryError
+from scan.errors import DecodeError, InvalidQueryError
 from encoders.fingerprint import to_print_rate
 from scan import decode_audio
 from scan.genres import genre_prompts, normalize_genre
@@ -98,16 +98,27 @@ def route_part(name: str, score: float, rank: int, weights: dict, ranker: str,
 
 
 class SearchEngine:
-    """Answers Queries over one open index (store + profile + fusion)."""
+    """Answers Queries over one open index: a workspace with `profile`, `store`, `fusion` and `model_lock`.
 
-    def __init__(self, profile, store: VectorStore, fusion=None):
-        self.profile = profile
-        self.store = store
-        self.fusion = fusion
-        # One model call at a time (queries, and a re-index sharing these models): on a few cores
-        # overlapping calls only fight over them. Public so a re-index in the server can take it.
-        self.model_lock = threading.Lock()
+    The engine reads the fusion from the workspace at each query, so a refit is seen at once.
+    """
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self.model_lock = workspace.model_lock  # held while a model runs (queries and a re-index alike)
         self._backgrounds: dict[tuple[str, str], tuple[float, np.ndarray]] = {}  # (field, filter) -> (when, sample)
+
+    @property
+    def profile(self):
+        return self.workspace.profile
+
+    @property
+    def store(self) -> VectorStore:
+        return self.workspace.store
+
+    @property
+    def fusion(self):
+        return self.workspace.fusion
 
     # -- query -> routes -----------------------------------------------------------------------
     def plan(self, query: Query) -> Plan:

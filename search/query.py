@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crossgenre.errors import InvalidQueryError
+from scan.errors import InvalidQueryError
 
 MAX_K = 200
 MAX_TEXT = 1000  # characters
@@ -112,6 +112,7 @@ class Hit:
     lyric: dict | None = None  # {"text": chunk, "score": x}: the lyric lines that matched
     tags: list | None = None  # [[tag, probability], ...] (offline profile)
     feel: str = ""  # tempo, key and feel in a musician's words: "118 bpm · A minor (8A) · bright · dense"
+    seed: dict | None = None  # songs like songs (search.similar): which seed a hit is like, its place in a path
 
     def to_dict(self) -> dict:
         return {
@@ -128,5 +129,6 @@ class Hit:
                 "lyric": self.lyric,
                 "tags": self.tags,
                 "feel": self.feel,
+                **({"seed": self.seed} if self.seed is not None else {}),
             },
         }

@@ -39,9 +39,9 @@ STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a 
 class Services:
     """What the routes use, created once per process by create_app."""
 
-    config: object  # crossgenre.config.Config
-    workspace: object  # crossgenre.workspace.Workspace
-    engine: object  # search.SearchEngine
+    config: object  # the settings: token, library folders
+    engine: object  # search.SearchEngine (it holds the open index: engine.store, engine.profile)
+    stats: object  # callable() -> the index's statistics as a dict
     index_job: object  # server.indexing.IndexJob
     covers: "CoverCache"
     stats_cache: list = field(default_factory=lambda: [0.0, None, None])  # [time, last re-index end, stats]
@@ -95,7 +95,7 @@ def _with_urls(hit: dict) -> dict:
 def _song_row(song_id: str, fields: list[str]) -> dict:
     if not SONG_ID.fullmatch(song_id):
         raise ApiError(404, "unknown_song", "no song has this id")
-    row = services().workspace.store.get_songs([song_id], ["id", *fields]).get(song_id)
+    row = services().engine.store.get_songs([song_id], ["id", *fields]).get(song_id)
     if row is None:
         raise ApiError(404, "unknown_song", f"no song with id {song_id} is in the index")
     return row
@@ -160,7 +160,7 @@ class CoverCache:
 
 
 def _read_cover(path: Path) -> bytes:
-    from crossgenre.errors import CrossgenreError
+    from scan.errors import CrossgenreError
     from scan import read_track
 
     try:
@@ -172,13 +172,11 @@ def _read_cover(path: Path) -> bytes:
 # -- index facts -------------------------------------------------------------------------------
 @bp.get("/stats")
 def stats():
-    from crossgenre.stats import collect_stats
-
     s = services()
     when, indexed, cached = s.stats_cache
     job = s.index_job.status()
     if cached is None or time.monotonic() - when > STATS_TTL or job["state"] == "running" or job["finished"] != indexed:
-        cached = collect_stats(s.workspace)
+        cached = dict(s.stats())
         cached.pop("milvus", None)  # a server path or URI is not the client's business
         s.stats_cache[:] = [time.monotonic(), job["finished"], cached]
     return jsonify(cached)
@@ -188,10 +186,10 @@ def stats():
 def health():
     s = services()
     try:
-        songs = s.workspace.store.count()
+        songs = s.engine.store.count()
     except Exception as exc:  # a Milvus server gone away: the service is down, the request was fine
         raise ApiError(503, "index_unavailable", f"the index does not answer: {type(exc).__name__}") from None
-    return jsonify(status="ok", songs=songs, profile=s.workspace.profile.name, indexing=s.index_job.status()["state"])
+    return jsonify(status="ok", songs=songs, profile=s.engine.profile.name, indexing=s.index_job.status()["state"])
 
 
 @bp.get("/openapi.json")

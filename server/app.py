@@ -1,7 +1,7 @@
-"""The app factory: one Flask app over one open index, one search engine and one set of loaded models.
+"""The app factory: one Flask app over one search engine (which holds the open index and its models).
 
-`create_app(config)` opens the index itself; `serve` and tests pass an open workspace (and may pass an
-engine) so models load once per process. Safe defaults: no CORS headers, a same-origin Content
+Whoever composes the app (`crossgenre serve`, tests) hands it the engine, a re-index callable and a
+stats callable; this room opens nothing itself. Safe defaults: no CORS headers, a same-origin Content
 Security Policy, a 20 MB upload cap, write endpoints off unless a token is configured.
 """
 
@@ -27,16 +27,13 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(config, workspace=None, engine=None) -> Flask:
-    """The crossgenre web app (page + JSON API) over `workspace` (opened from `config` when None)."""
-    if workspace is None:
-        from crossgenre.workspace import open_for_search
+def create_app(config, engine, reindex=None, stats=None) -> Flask:
+    """The crossgenre web app (page + JSON API).
 
-        workspace = open_for_search(config, config.profile)
-    if engine is None:
-        from search import SearchEngine
-
-        engine = SearchEngine(workspace.profile, workspace.store, workspace.fusion)
+    config: host/port/token/library settings; engine: a search.SearchEngine; reindex(on_progress) ->
+    an index report with `summary()` and `failed`, run by POST /api/index; stats() -> the index's
+    statistics as a dict, for GET /api/stats.
+    """
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
@@ -45,15 +42,15 @@ def create_app(config, workspace=None, engine=None) -> Flask:
     )
     app.json.sort_keys = False
     app.extensions["crossgenre"] = Services(
-        config=config, workspace=workspace, engine=engine,
-        index_job=IndexJob(workspace, engine, tuple(config.library)), covers=CoverCache(),
+        config=config, engine=engine, stats=stats or (lambda: {}),
+        index_job=IndexJob(reindex, tuple(config.library) if reindex else ()), covers=CoverCache(),
     )
     app.register_blueprint(bp)
     register_error_handlers(app)
 
     @app.get("/")
     def index_page():
-        return render_template("index.html", profile=workspace.profile.name)
+        return render_template("index.html", profile=engine.profile.name)
 
     @app.after_request
     def _security_headers(response):

@@ -10,7 +10,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from crossgenre.errors import (
+from scan.errors import (
     CrossgenreError,
     InvalidQueryError,
     ModelMissingError,

@@ -1,7 +1,7 @@
 """Re-indexing the configured library in a background thread, one run at a time, with a status to poll.
 
-The thread uses the app's own workspace (Milvus Lite allows one process per file, so it shares the
-store), then refits the fusion and hands the new fusion to the search engine.
+The run itself is a callable the app is given (`reindex(on_progress)`): it indexes and refits on the
+server's own open index (Milvus Lite allows one process per file), so searches see the result at once.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,9 +24,8 @@ def _now() -> str:
 class IndexJob:
     """The one re-indexing run of a server: `start()` it, read `status()` any time."""
 
-    def __init__(self, workspace, engine, library: tuple[str, ...]):
-        self.workspace = workspace
-        self.engine = engine
+    def __init__(self, reindex, library: tuple[str, ...]):
+        self.reindex = reindex  # callable(on_progress) -> a report with summary() and failed
         self.library = tuple(library)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -64,10 +62,6 @@ class IndexJob:
         with self._lock:
             self._state.update(done=done, total=total)
 
-    def _model_lock(self):
-        """The lock the search engine holds while its models run (a fresh one if it has none)."""
-        return getattr(self.engine, "model_lock", None) or threading.Lock()
-
     def _shown(self, path: str) -> str:
         """A failed file as the status shows it: relative to its library folder (no server paths leak)."""
         p = Path(path)
@@ -79,15 +73,9 @@ class IndexJob:
         return p.name
 
     def _run(self) -> None:
-        from crossgenre.fusing import refit_if_needed
-        from crossgenre.indexer import Indexer
-
         began = time.perf_counter()
         try:
-            ws = replace(self.workspace, profile=_serialised(self.workspace.profile, self._model_lock()))
-            report = Indexer(ws, progress=False, on_progress=self._progress).run(list(self.library))
-            refit_if_needed(ws, progress=False)
-            self.workspace.fusion = self.engine.fusion = ws.fusion
+            report = self.reindex(self._progress)
             result = {"state": "finished", "summary": report.summary().splitlines()[0],
                       "failed": [{"path": self._shown(p), "reason": r} for p, r in report.failed[:MAX_FAILED_LISTED]],
                       "failed_count": len(report.failed)}
@@ -97,33 +85,3 @@ class IndexJob:
             result = {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}
         with self._lock:
             self._state.update(result, finished=_now(), seconds=round(time.perf_counter() - began, 2))
-
-
-class _Locked:
-    """An encoder whose model calls take a lock: indexing and searches never run the models at once.
-
-    Queries already run one at a time under the engine's lock; the indexing thread takes the same lock
-    per song, so searches interleave with a re-index instead of racing it inside a tokenizer or model.
-    """
-
-    CALLS = ("encode", "embed_song", "embed_songs", "embed_lyrics")
-
-    def __init__(self, inner, lock):
-        self._inner, self._lock = inner, lock
-
-    def __getattr__(self, name):
-        value = getattr(self._inner, name)
-        if name not in self.CALLS or not callable(value):
-            return value
-
-        def locked(*args, **kwargs):
-            with self._lock:
-                return value(*args, **kwargs)
-
-        return locked
-
-
-def _serialised(profile, lock):
-    """The profile with each encoder's model calls behind `lock`."""
-    return replace(profile, audio=_Locked(profile.audio, lock), describe=_Locked(profile.describe, lock),
-                   lyrics=_Locked(profile.lyrics, lock), cover=_Locked(profile.cover, lock))

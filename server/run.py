@@ -1,7 +1,5 @@
-"""Serving: open the index once (indexing the library first if there is no index yet), then run waitress.
-
-`serve` is what `crossgenre serve` calls; `BackgroundServer` runs the same server in a thread for
-tests and the load benchmark. SIGTERM and SIGINT stop the server cleanly and close the store.
+"""Running the app under waitress: `make_server` (what `crossgenre serve` runs), `stop_on_signals` (SIGTERM
+and SIGINT stop it cleanly), and `BackgroundServer`, the same server in a thread for tests and benches.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import threading
 
 import waitress
 
-from .app import MAX_UPLOAD_BYTES, create_app
+from .app import MAX_UPLOAD_BYTES
 
 log = logging.getLogger("crossgenre.server")
 
@@ -22,35 +20,6 @@ MAX_BODY_BYTES = 3 * MAX_UPLOAD_BYTES
 MAX_HEADER_BYTES = 64 * 1024
 
 
-def open_workspace(config, profile_name: str | None = None):
-    """The index opened for search; with no index yet and a library configured, index it first."""
-    from store import VectorStore
-
-    store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
-    try:
-        exists = store.exists()
-    finally:
-        store.close()
-    if exists or not config.library:
-        from crossgenre.workspace import open_for_search
-
-        return open_for_search(config, profile_name)  # no index and no library: its error says what to run
-    from crossgenre.fusing import refit_if_needed
-    from crossgenre.indexer import Indexer
-    from crossgenre.workspace import open_for_indexing
-
-    log.info("There is no index at %s yet; indexing %s first.", config.uri, ", ".join(config.library))
-    ws = open_for_indexing(config, profile_name)
-    try:
-        report = Indexer(ws, progress=True).run(list(config.library))
-        refit_if_needed(ws, progress=False)
-    except BaseException:
-        ws.close()
-        raise
-    log.info(report.summary())
-    return ws
-
-
 def make_server(app, host: str, port: int, threads: int):
     """A waitress server for `app` bound to host:port (port 0: a free one)."""
     return waitress.create_server(app, host=host, port=port, threads=threads, ident="crossgenre",
@@ -58,31 +27,7 @@ def make_server(app, host: str, port: int, threads: int):
                                   clear_untrusted_proxy_headers=True)
 
 
-def serve(config, profile_name: str | None = None) -> int:
-    """Serve the page and the API until SIGTERM/SIGINT; returns the exit code (0)."""
-    from encoders.device import configure_threads
-
-    configure_threads()
-    ws = open_workspace(config, profile_name)
-    try:
-        app = create_app(config, ws)
-        server = make_server(app, config.host, config.port, config.threads)
-        _stop_on_signals()
-        host = server.effective_host
-        shown = f"[{host}]" if ":" in str(host) else host
-        log.info("crossgenre is serving %d songs at http://%s:%s/ (%s profile). Press Ctrl+C to stop.",
-                 ws.store.count(), shown, server.effective_port, ws.profile.name)
-        if config.host not in ("127.0.0.1", "localhost", "::1"):
-            log.warning("The server listens on %s: anyone who can reach this machine can search the library.", config.host)
-        server.run()  # returns after SIGTERM/SIGINT, once the worker threads are shut down
-        app.extensions["crossgenre"].index_job.wait(timeout=30)
-    finally:
-        ws.close()
-        log.info("Server stopped; index closed.")
-    return 0
-
-
-def _stop_on_signals() -> None:
+def stop_on_signals() -> None:
     """SIGTERM behaves like Ctrl+C: waitress catches the KeyboardInterrupt and shuts down its threads."""
     if threading.current_thread() is not threading.main_thread():
         return

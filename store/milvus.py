@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossgenre.errors import CrossgenreError, StoreLockedError
+from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
 
@@ -340,6 +340,16 @@ class VectorStore:
                                  **self._consistency(self.songs))
         self._add_side_vectors(rows, self._side_fields())
         return rows
+
+    def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
+        """Every stored audio window or print ("windows" or "prints") of these songs, with its vector:
+        [{song_id, start, end, vector}] in no particular order."""
+        collection = {"windows": self.windows, "prints": self.prints}[kind]
+        out = []
+        for part in _batches(list(song_ids), MAX_IN_FILTER):
+            out += self.client.query(collection, filter=f"song_id in {quote_list(part)}",
+                                     output_fields=["song_id", "start", "end", "vector"], **self._consistency(collection))
+        return out
 
     def sample_vectors(self, field: str, filter: str, n: int) -> np.ndarray:
         """Up to n stored song vectors of one field (songs matching `filter`), as an (m, dim) matrix."""

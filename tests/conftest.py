@@ -22,15 +22,13 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> LibraryManifest:
 def indexed(library, tmp_path_factory):
     """(config, workspace, report): the test library indexed with the real offline models and fusion."""
     from crossgenre.config import Config
-    from crossgenre.fusing import refit_if_needed
-    from crossgenre.indexer import Indexer
+    from crossgenre.indexer import index_library
     from crossgenre.workspace import open_for_indexing
 
     data = tmp_path_factory.mktemp("server-index")
     config = Config(data_dir=data, profile="offline", library=(str(library.root),), token=TOKEN, threads=6)
     ws = open_for_indexing(config, "offline")
-    report = Indexer(ws, progress=False).run([library.root])
-    refit_if_needed(ws, progress=False)
+    report = index_library(ws, [library.root], progress=False)
     yield config, ws, report
     ws.close()
 

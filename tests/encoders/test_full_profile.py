@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 from encoders import clap, models, openclip
 from encoders.profile import read_profile_settings
-from encoders.random_models import write_model_dir
+from tests.fixtures.random_models import write_model_dir
 
 SR = clap.SAMPLE_RATE
 
@@ -104,6 +104,72 @@ def test_deterministic_and_batch_equals_singles(audio):
     np.testing.assert_array_equal(audio.encode(songs, "audio"), np.stack([b.track for b in batched]))
 
 
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return (a * b).sum(axis=1)
+
+
+def _laion_per_window(audio, windows: list[np.ndarray]) -> np.ndarray:
+    """laion_clap's own path, one window at a time: numpy preparation, then its model."""
+    import torch
+
+    with torch.inference_mode():
+        return np.concatenate([audio.clap.module.get_audio_embedding_from_data([w], use_tensor=False) for w in windows])
+
+
+def test_stack_windows_repeats_short_windows_whole_then_pads():
+    w = np.array([0.1, -0.2, 0.3], np.float32)
+    rows = clap.stack_windows([w, np.arange(10, dtype=np.float32) / 10], 10).numpy()
+    np.testing.assert_array_equal(rows[0], np.concatenate([w, w, w, [0.0]]).astype(np.float32))
+    np.testing.assert_array_equal(rows[1], np.arange(10, dtype=np.float32) / 10)
+    with pytest.raises(ValueError, match="at most 10 samples"):
+        clap.stack_windows([np.zeros(11, np.float32)], 10)
+
+
+def test_batched_windows_equal_laion_per_window(audio):
+    """Clean 10 s windows, short windows and loud ones (clipped by the 16-bit round trip), in one batch,
+    give laion_clap's per-window vectors."""
+    clean = [_noise(10.0, seed=30 + i) for i in range(3)]
+    short = [_noise(s, seed=40 + i) for i, s in enumerate([0.5, 3.3, 7.0, 9.99])]
+    loud = [3.0 * _noise(10.0, seed=50)]
+    windows = clean + short + loud
+    batched = audio.embed_windows(windows)
+    assert batched.shape == (len(windows), 512)
+    assert _cosines(batched, _laion_per_window(audio, windows)).min() >= 0.9999
+
+
+def test_short_song_equals_laion(audio):
+    song = _noise(4.2, seed=60)
+    ours = audio.embed_song(song).track[None]
+    assert _cosines(ours, _laion_per_window(audio, [song]))[0] >= 0.9999
+
+
+def test_precision_is_checked(audio):
+    assert audio.precision == ("fp16" if audio.clap.device.startswith("cuda") else "fp32")
+    with pytest.raises(ValueError, match="precision"):
+        clap.ClapAudioEncoder(audio.clap, precision="int4")
+    if not audio.clap.device.startswith("cuda"):
+        with pytest.raises(ValueError, match="CUDA"):
+            clap.ClapAudioEncoder(audio.clap, precision="fp16")
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp16_on_cuda_keeps_vectors_of_real_tracks(full_settings):
+    """On a GPU, fp16 autocast gives vectors within cosine 0.999 of fp32 on the demo tracks' audio."""
+    music = pytest.importorskip("immich_memories_music")
+    import soundfile as sf
+
+    model_dir, settings = full_settings
+    fp32 = clap.build_audio({**settings["audio"], "device": "cuda", "precision": "fp32", "max_windows": None}, model_dir)
+    fp16 = clap.ClapAudioEncoder(fp32.clap, precision="fp16")
+    tracks = sorted(music.tracks_dir().rglob("*.opus"))[:6]
+    songs = [sf.read(str(t), dtype="float32", always_2d=True)[0].mean(axis=1) for t in tracks]  # Opus is 48 kHz
+    a = np.concatenate([e.windows for e in fp32.embed_songs(songs)])
+    b = np.concatenate([e.windows for e in fp16.embed_songs(songs)])
+    assert _cosines(a, b).min() >= 0.999
+
+
 def test_bad_waveforms_are_refused(audio):
     with pytest.raises(ValueError, match="empty"):
         audio.embed_song(np.zeros(0, np.float32))
@@ -184,6 +250,23 @@ def test_openclip_images_and_text(cover):
     assert cover.encode([], "image").shape == (0, 32)
     with pytest.raises(ValueError, match="audio"):
         cover.encode(images, "audio")
+
+
+def test_openclip_resize_in_torch_matches_pil(cover):
+    """The GPU cover path (resize and crop in torch), run here on the CPU, gives PIL's pixels within a grey
+    level or two and the same vectors."""
+    import torch
+
+    assert cover._resize_crop is not None and not cover.resize_on_device  # a CPU encoder keeps PIL
+    images = _covers(6)
+    pil, torch_px = cover.pixels(images), cover.pixels_on_device(images)
+    assert torch_px.shape == pil.shape
+    grey_level = 1 / 255 / min(cover._normalize.std)
+    assert float((torch_px - pil).abs().max()) <= 3 * grey_level
+    with torch.inference_mode():
+        a = cover.model.encode_image(pil, normalize=True).numpy()
+        b = cover.model.encode_image(torch_px, normalize=True).numpy()
+    assert _cosines(a, b).min() >= 0.9999
 
 
 def test_openclip_missing_weights(full_settings, tmp_path):

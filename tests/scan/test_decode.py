@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crossgenre.errors import DecodeError
+from scan.errors import DecodeError
 from scan.decode import check_audio, decode_audio, probe_duration
 from tests.fixtures.library import SONG_NAMES
 from tests.fixtures.media import write_audio

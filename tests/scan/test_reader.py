@@ -6,7 +6,7 @@ import shutil
 import mutagen
 import pytest
 
-from crossgenre.errors import DecodeError, ScanError
+from scan.errors import DecodeError, ScanError
 from scan import Track, content_hash, read_track
 from tests.fixtures.library import SONG_NAMES
 

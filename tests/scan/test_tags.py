@@ -6,7 +6,7 @@ import mutagen
 import pytest
 from mutagen import id3
 
-from crossgenre.errors import ScanError
+from scan.errors import ScanError
 from scan.tags import TAG_FIELDS, read_tags
 from tests.fixtures.library import SONG_NAMES
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from crossgenre.errors import CrossgenreError
+from scan.errors import CrossgenreError
 from scan import find_audio_files
 
 

@@ -5,7 +5,7 @@ real librosa analyses of synthesised signals, and searches over the real offline
 import numpy as np
 import pytest
 
-from crossgenre.errors import CrossgenreError, InvalidQueryError
+from scan.errors import CrossgenreError, InvalidQueryError
 from crossgenre.indexer import song_id
 from encoders.descriptors import camelot, camelot_neighbours, describe, feel_vector, normalize_key, words
 from search import Query, SearchEngine

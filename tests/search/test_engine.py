@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from crossgenre.errors import InvalidQueryError
+from scan.errors import InvalidQueryError
 from crossgenre.indexer import song_id
 from scan import decode_audio
 from search import Query, SearchEngine
@@ -17,7 +17,7 @@ from search.evaluate import query_metrics
 @pytest.fixture(scope="module")
 def engine(indexed):
     _, ws, _ = indexed
-    return SearchEngine(ws.profile, ws.store, ws.fusion)
+    return SearchEngine(ws)
 
 
 def wav(path, start, seconds, spec=None, rate=22050):
@@ -127,7 +127,7 @@ def test_a_subject_alone_still_finds_songs_in_a_library_without_lyrics(library, 
     ws = open_for_indexing(config, "offline")
     try:
         Indexer(ws, progress=False).run([instrumentals])
-        hits = SearchEngine(ws.profile, ws.store, ws.fusion).search(Query(text="songs about the open sea", k=5))
+        hits = SearchEngine(ws).search(Query(text="songs about the open sea", k=5))
     finally:
         ws.close()
     assert len(hits) == 2  # read by the sound route, as the words have nothing to be matched against

@@ -5,8 +5,7 @@ import io
 import pytest
 
 from crossgenre.config import Config
-from crossgenre.fusing import refit_if_needed
-from crossgenre.indexer import Indexer, song_id
+from crossgenre.indexer import index_library, song_id
 from crossgenre.workspace import open_for_indexing
 from search import Query, SearchEngine
 
@@ -16,8 +15,7 @@ def server_index(library, milvus_server_uri, tmp_path_factory):
     config = Config(data_dir=tmp_path_factory.mktemp("server-data"), milvus_uri=milvus_server_uri,
                     collection_prefix="searchtest", profile="offline")
     ws = open_for_indexing(config, "offline", rebuild=True)
-    report = Indexer(ws, progress=False).run([library.root])
-    refit_if_needed(ws, progress=False)
+    report = index_library(ws, [library.root], progress=False)
     yield ws, report
     ws.store.drop()
     ws.close()
@@ -36,7 +34,7 @@ def test_server_search_finds_clips_covers_and_filters(server_index, library):
     from scan import decode_audio
 
     ws, _ = server_index
-    engine = SearchEngine(ws.profile, ws.store, ws.fusion)
+    engine = SearchEngine(ws)
     song = max(library.songs, key=lambda s: s.duration)
     buf = io.BytesIO()
     sf.write(buf, decode_audio(song.path, 22050)[22050 * 2: 22050 * 8], 22050, format="WAV")

@@ -8,12 +8,11 @@ import json
 import pytest
 
 from crossgenre.config import Config
-from crossgenre.fusing import refit_if_needed
-from crossgenre.indexer import Indexer, song_id
+from crossgenre.indexer import index_library, song_id
 from crossgenre.workspace import open_for_indexing, open_for_search
-from crossgenre.errors import ProfileMismatchError
+from scan.errors import ProfileMismatchError
 from encoders.profile import read_profile_settings
-from encoders.random_models import write_model_dir
+from tests.fixtures.random_models import write_model_dir
 from search import Query, SearchEngine
 
 
@@ -24,8 +23,7 @@ def full_index(library, tmp_path_factory):
     (model_dir / "full.json").write_text(json.dumps(settings))  # the tiny architecture, in the model folder
     config = Config(data_dir=tmp_path_factory.mktemp("full-data"), model_dir=model_dir, profile="auto")
     ws = open_for_indexing(config)
-    report = Indexer(ws, progress=False).run([library.root])
-    refit_if_needed(ws, progress=False)
+    report = index_library(ws, [library.root], progress=False)
     yield config, ws, report
     ws.close()
 
@@ -44,7 +42,7 @@ def test_full_profile_answers_every_query_kind_with_explanations(full_index, lib
     from scan import decode_audio
 
     _, ws, _ = full_index
-    engine = SearchEngine(ws.profile, ws.store, ws.fusion)
+    engine = SearchEngine(ws)
     text_hits = engine.search(Query(text="loud distorted guitars", k=5))
     assert len(text_hits) == 5
     assert {r.route for h in text_hits for r in h.routes} >= {"sound", "cover_text"}

@@ -25,7 +25,7 @@ GROUPS = ("text-sound", "text-lyrics", "text-mixed", "clip-clean", "clip-degrade
 def comparison(library, indexed, tmp_path_factory):
     _, ws, _ = indexed
     manifest = make_manifest(library, tmp_path_factory.mktemp("eval-queries"))
-    out = compare_routes(SearchEngine(ws.profile, ws.store, ws.fusion), manifest, library.root, song_id)
+    out = compare_routes(SearchEngine(ws), manifest, library.root, song_id)
     print(routes_table(out))
     return out
 

@@ -15,19 +15,19 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def app(indexed):
-    from server import create_app
+    from crossgenre.serve import build_app
 
     config, ws, _ = indexed
-    return create_app(config, ws)
+    return build_app(config, ws)
 
 
 @pytest.fixture(scope="session")
 def open_app(indexed, app):
     """The same index served with no token configured: write endpoints off."""
-    from server import create_app
+    from crossgenre.serve import build_app
 
     config, ws, _ = indexed
-    return create_app(replace(config, token=""), ws, engine=app.extensions["crossgenre"].engine)
+    return build_app(replace(config, token=""), ws)
 
 
 @pytest.fixture

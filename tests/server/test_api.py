@@ -347,14 +347,14 @@ def test_reindex_of_new_files_runs_beside_searches(indexed, app, library, tmp_pa
     from dataclasses import replace
 
     from crossgenre.indexer import song_id
-    from server import create_app
+    from crossgenre.serve import build_app
 
     config, ws, _ = indexed
     music = tmp_path / "new music"
     music.mkdir()
     copies = [shutil.copy(library.song(t).path, music) for t in ("Lantern Song", "Black Anvil")]
     ids = [song_id(p) for p in copies]
-    other = create_app(replace(config, library=(str(music),)), ws, engine=app.extensions["crossgenre"].engine)
+    other = build_app(replace(config, library=(str(music),)), ws)  # the same workspace: the same models and lock
     client = other.test_client()
     job = other.extensions["crossgenre"].index_job
     clip = clip_wav(library.song("Harbor Fog").path, 1.0, 3.0)

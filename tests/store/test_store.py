@@ -5,7 +5,7 @@ import uuid
 import numpy as np
 import pytest
 
-from crossgenre.errors import CrossgenreError
+from scan.errors import CrossgenreError
 from store import SongRecord, VectorStore
 
 FIELDS = {"audio": 16, "lyrics": 8, "cover": 12, "joint": 16, "tags": 6}
@@ -137,7 +137,7 @@ def test_locked_lite_file_is_a_clear_error(tmp_path):
     import sys
     import time
 
-    from crossgenre.errors import StoreLockedError
+    from scan.errors import StoreLockedError
 
     db = tmp_path / "locked.db"
     holder = subprocess.Popen([sys.executable, "-W", "ignore", "-c",
