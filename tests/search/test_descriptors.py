@@ -125,7 +125,7 @@ def test_filters_build_and_refuse_nonsense():
 @pytest.fixture(scope="module")
 def engine(indexed):
     _, ws, _ = indexed
-    return SearchEngine(ws.profile, ws.store, ws.fusion)
+    return SearchEngine(ws)
 
 
 @pytest.fixture(scope="module")
