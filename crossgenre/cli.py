@@ -219,7 +219,7 @@ def format_hits(hits) -> str:
         lines.append(f"{h.rank:>3}  {h.score:7.4f}  {str(h.song.get('title'))[:32]:<32} "
                      f"{str(h.song.get('artist'))[:20]:<20} {genre[:12]:<12} {why}")
         if h.feel:
-            lines.append(f"{'':>14}{h.feel}")
+            lines.append(f"{'':>14}feel: {h.feel}")
     lines.append("(* genre predicted from the audio)")
     return "\n".join(lines)
 

@@ -333,9 +333,9 @@ class SearchEngine:
                 s, r = found[sid]
                 part = route_part(name, s, r, weights, ranker, calibration.get(name))
                 matches.append(RouteMatch(name, s, r, max(part, 0.0)))  # a below-average route adds no share
-        total = sum(m.share for m in matches) or 1.0
-        for m in matches:
-            m.share /= total
+        total = sum(m.share for m in matches)
+        for m in matches:  # a song no route puts above average (ranked only because others are worse): equal shares
+            m.share = m.share / total if total > 0 else 1.0 / len(matches)
         matches.sort(key=lambda m: -m.share)
         extra = row.get("extra") or {}
         song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
