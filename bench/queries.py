@@ -255,7 +255,7 @@ class CallTimes:
     The store's methods are wrapped on the instance for the block's length and put back after.
     """
 
-    METHODS = ("search", "hybrid_search", "get_songs", "search_windows", "search_prints", "search_chunks")
+    METHODS = ("search", "get_songs", "search_windows", "search_prints", "search_chunks")
 
     def __init__(self, store):
         self.store, self.kind, self.seconds = store, "", {}

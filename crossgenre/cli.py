@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="music folders or files")
     p.add_argument("--rebuild", action="store_true", help="forget the index and embed every song again")
     p.add_argument("--max-windows", type=int, help="audio windows per song, spread over it (0: the whole song)")
+    p.add_argument("--exact", action="store_true",
+                   help="embed audio with the slow reference path (torch fp32, whole-song front end) instead of "
+                        "the fast one (ONNX Runtime on a CPU, fp16 on a GPU); the vectors agree within rounding")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="search by text, an audio clip or an image")
@@ -59,7 +62,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--energy-min", type=float, help="least energy, 0-1"), p.add_argument("--energy-max", type=float)
     p.add_argument("--cross-genre", action="store_true", help="songs with the same feel from other genres")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _playlist_args(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", help="songs like a song of the library (nothing is encoded)")
+    _common(p)
+    p.add_argument("song", help='a song: its id, its file\'s path, or "artist - title"')
+    _song_options(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("mix", help="songs like several songs, ordered for listening")
+    _common(p)
+    p.add_argument("songs", nargs="+", help='seed songs: ids, paths, or "artist - title"')
+    p.add_argument("--not", dest="negative", action="append", default=[], metavar="SONG",
+                   help="a song the mix should not be like (repeatable)")
+    _song_options(p)
+    p.set_defaults(func=cmd_mix)
+
+    p = sub.add_parser("path", help="a path of songs that moves smoothly from one song to another")
+    _common(p)
+    p.add_argument("start", metavar="A", help="the first song"), p.add_argument("end", metavar="B", help="the last song")
+    p.add_argument("--steps", type=int, default=5, help="songs between the two (default 5)")
+    _song_options(p)
+    p.set_defaults(func=cmd_path)
 
     p = sub.add_parser("stats", help="what the index holds")
     _common(p)
@@ -98,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_duplicates)
 
+    p = sub.add_parser("subsonic", help="send playlists to a Subsonic-API server (Navidrome, Airsonic, ...)")
+    ssub = p.add_subparsers(dest="subsonic_command", required=True, metavar="ACTION")
+    sp = ssub.add_parser("push", help="create or replace a named playlist there, matched to its songs "
+                         "(password in CROSSGENRE_SUBSONIC_PASSWORD)")
+    _common(sp)
+    sp.add_argument("name", help="the playlist's name on the server")
+    given = sp.add_mutually_exclusive_group(required=True)
+    given.add_argument("--m3u", type=Path, metavar="FILE", help="the songs of a playlist crossgenre wrote (--m3u)")
+    given.add_argument("--similar", metavar="SONG", help="songs like this one")
+    sp.add_argument("-k", type=int, default=20, help="how many songs with --similar (default 20)")
+    sp.add_argument("--url", help="the server, e.g. http://127.0.0.1:4533 (or CROSSGENRE_SUBSONIC_URL)")
+    sp.add_argument("--user", help="the user on the server (or CROSSGENRE_SUBSONIC_USER)")
+    sp.add_argument("--library-root", action="append", default=[], metavar="DIR",
+                    help="the server's music folder as crossgenre sees it, for matching by path "
+                         "(default: the configured library folders)")
+    sp.set_defaults(func=cmd_subsonic_push)
+
     p = sub.add_parser("models", help="list or download model weights")
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     for name, func, text in (("list", cmd_models_list, "show which weights are present"),
@@ -106,6 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
         mp.add_argument("--model-dir", help="where the weights live")
         mp.set_defaults(func=func)
     return parser
+
+
+def _playlist_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--m3u", type=Path, metavar="FILE", help="also write the songs as an M3U8 playlist")
+    p.add_argument("--m3u-base", metavar="DIR", help="write the playlist's paths relative to this folder "
+                   "(default: absolute paths)")
+
+
+def _song_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
+    p.add_argument("--max-per-artist", type=int, metavar="N", help="at most N songs of one artist")
+    p.add_argument("--max-per-album", type=int, metavar="N", help="at most N songs of one album")
+    p.add_argument("--exclude-album", action="store_true", help="no song of the seed's album")
+    p.add_argument("--genre"), p.add_argument("--year-min", type=int), p.add_argument("--year-max", type=int)
+    p.add_argument("--min-duration", type=float, metavar="S"), p.add_argument("--max-duration", type=float, metavar="S")
+    p.add_argument("--folder", help="only songs whose files lie under this folder")
+    p.add_argument("--cross-genre", action="store_true", help="only songs of other genres than the seed's")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _playlist_args(p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +212,7 @@ def cmd_index(args) -> int:
         if not Path(p).exists():
             raise CrossgenreError(f"library path {p} does not exist")
     configure_threads()
-    ws = open_for_indexing(config, args.profile, rebuild=args.rebuild)
+    ws = open_for_indexing(config, args.profile, rebuild=args.rebuild, exact=args.exact)
     try:
         report = index_library(ws, args.paths, progress=not args.quiet)
     finally:
@@ -180,28 +241,91 @@ def _query_from_args(args):
 
 def cmd_search(args) -> int:
     from search import SearchEngine
-    from search.musical import read_musical
-    from search.wording import split_subject
 
     from .workspace import open_for_search
 
     query = _query_from_args(args)
     ws = open_for_search(_config(args), args.profile)
     try:
-        hits = SearchEngine(ws).search(query)
+        answer = SearchEngine(ws).answer(query)
+        _write_playlist(args, answer.hits, ws.store)
     finally:
         ws.close()
     if args.json:
-        print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
+        print(json.dumps([h.to_dict() for h in answer.hits], indent=2, ensure_ascii=False))
     else:
-        sound, subject = split_subject(query.text) if query.text is not None else ("", None)
-        if subject:
-            print(f'Read as sound "{sound}", about "{subject}"' if sound else f'Read as about "{subject}" (no sound named)')
-        reading = read_musical(sound) if sound else None
-        if reading:
-            print(f"Read as music: {reading.summary()}")
-        print(format_hits(hits))
+        print(format_reading(answer.reading))
+        print(format_hits(answer.hits))
     return 0
+
+
+def format_reading(reading) -> str:
+    """One line: how the engine read the query (its sound part and subject, the genre it moved away from)."""
+    parts = []
+    if reading.subject:
+        parts.append(f'sound "{reading.sound}", about "{reading.subject}"' if reading.sound
+                     else f'about "{reading.subject}" (no sound named)')
+    if reading.music:
+        parts.append(f"music: {reading.music}")
+    if reading.genre:
+        parts.append(f"away from {reading.genre}")
+    return f"Read as {'; '.join(parts)}; routes: {', '.join(reading.routes)}" if parts else f"Routes: {', '.join(reading.routes)}"
+
+
+def _open_songs(args):
+    from search.similar import SongOptions, SongSearch
+
+    from .workspace import open_for_search
+
+    options = SongOptions(k=args.k, max_per_artist=args.max_per_artist, max_per_album=args.max_per_album,
+                          exclude_seed_album=args.exclude_album, genre=args.genre, year_min=args.year_min,
+                          year_max=args.year_max, duration_min=args.min_duration, duration_max=args.max_duration,
+                          folder=args.folder, cross_genre=args.cross_genre)
+    options.validate()
+    ws = open_for_search(_config(args), args.profile)
+    return ws, SongSearch(ws.store), options
+
+
+def _songs_command(args, run) -> int:
+    """Open the index, run `run(songs, options)` for its hits, print them (and write the playlist)."""
+    ws, songs, options = _open_songs(args)
+    try:
+        hits = run(songs, options)
+        _write_playlist(args, hits, ws.store)
+    finally:
+        ws.close()
+    print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False) if args.json else format_hits(hits))
+    return 0
+
+
+def cmd_similar(args) -> int:
+    return _songs_command(args, lambda songs, options: songs.similar(songs.resolve(args.song), options))
+
+
+def cmd_mix(args) -> int:
+    return _songs_command(args, lambda songs, options: songs.mix(
+        [songs.resolve(s) for s in args.songs], [songs.resolve(s) for s in args.negative], options))
+
+
+def cmd_path(args) -> int:
+    return _songs_command(args, lambda songs, options: songs.path(
+        songs.resolve(args.start), songs.resolve(args.end), args.steps, options))
+
+
+def _write_playlist(args, hits, store) -> None:
+    """Write --m3u FILE: each song's file path, absolute or relative to --m3u-base."""
+    if not args.m3u:
+        return
+    from search.playlist import m3u8
+
+    rows = store.get_songs([h.id for h in hits], ["id", "path"])
+    entries = [{"location": rows[h.id]["path"], **{k: h.song.get(k) for k in ("duration", "artist", "title")}}
+               for h in hits if h.id in rows]
+    try:
+        args.m3u.write_text(m3u8(entries, args.m3u_base), encoding="utf-8")
+    except OSError as exc:
+        raise CrossgenreError(f"cannot write the playlist {args.m3u}: {exc.strerror}") from None
+    print(f"Wrote {len(entries)} songs to {args.m3u}", file=sys.stderr)
 
 
 def format_hits(hits) -> str:
@@ -213,12 +337,17 @@ def format_hits(hits) -> str:
         why = ", ".join(f"{r.route} {r.share:.0%}" for r in h.routes[:3])
         if h.segment:
             why += f"; {h.segment['start']:.0f}-{h.segment['end']:.0f} s"
+            if "seed" in h.segment:
+                why += f" ~ seed's {h.segment['seed']['start']:.0f}-{h.segment['seed']['end']:.0f} s"
+        if h.seed and "position" in h.seed:
+            why = ("start" if h.seed["position"] == 0 else "end" if h.seed.get("endpoint") else
+                   f"{h.seed['position']:.0%} of the way; " + why)
         if h.lyric:
             why += f'; "{h.lyric["text"].splitlines()[0][:30]}"'
         genre = (h.song.get("genre") or "") + ("*" if h.song.get("genre_source") == "predicted" else "")
         lines.append(f"{h.rank:>3}  {h.score:7.4f}  {str(h.song.get('title'))[:32]:<32} "
                      f"{str(h.song.get('artist'))[:20]:<20} {genre[:12]:<12} {why}")
-        if h.feel:
+        if getattr(h, "feel", ""):
             lines.append(f"{'':>14}feel: {h.feel}")
     lines.append("(* genre predicted from the audio)")
     return "\n".join(lines)
@@ -299,6 +428,58 @@ def cmd_duplicates(args) -> int:
         for p in pairs:
             print(f"{p.share:5.0%}  {rows[p.a]['path']}\n       {rows[p.b]['path']}")
     return 0
+
+
+def cmd_subsonic_push(args) -> int:
+    from search.similar import SongOptions, SongSearch
+
+    from .subsonic import SubsonicClient, credentials, push
+    from .workspace import open_for_search
+
+    url, user, password = credentials(args.url, args.user)
+    config = _config(args)
+    ws = open_for_search(config, args.profile)
+    try:
+        fields = ["id", "path", "artist", "title", "album", "duration"]
+        if args.similar:
+            songs = SongSearch(ws.store)
+            hits = songs.similar(songs.resolve(args.similar), SongOptions(k=args.k))
+            rows = ws.store.get_songs([h.id for h in hits], fields)
+            chosen = [rows[h.id] for h in hits if h.id in rows]
+        else:
+            chosen = _songs_of_playlist(args.m3u, ws.store, fields)
+    finally:
+        ws.close()
+    report = push(SubsonicClient(url, user, password), args.name, chosen, args.library_root or list(config.library))
+    print(report.summary())
+    return 0
+
+
+def _songs_of_playlist(path: Path, store, fields) -> list[dict]:
+    """The indexed songs an M3U8 playlist lists, in its order (file paths, or this server's audio URLs)."""
+    import re
+
+    from store import quote_list
+
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CrossgenreError(f"cannot read the playlist {path}: {exc}") from None
+    wanted = []
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        m = re.search(r"/api/songs/([0-9a-f]{16})/audio", line)
+        wanted.append(("id", m.group(1)) if m else ("path", str((path.parent / line).resolve())))
+    rows = store.get_songs([v for k, v in wanted if k == "id"], fields)
+    paths = [v for k, v in wanted if k == "path"]
+    by_path = {r["path"]: r for i in range(0, len(paths), 500)
+               for r in store.iter_songs(fields, filter=f"path in {quote_list(paths[i:i + 500])}")}
+    found = [(rows if k == "id" else by_path).get(v) for k, v in wanted]
+    missing = [v for (k, v), row in zip(wanted, found) if row is None]
+    if missing:
+        print(f"crossgenre: {len(missing)} entries of {path} are not in the index, e.g. {missing[0]}", file=sys.stderr)
+    return [row for row in found if row is not None]
 
 
 def cmd_serve(args) -> int:

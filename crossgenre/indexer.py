@@ -170,9 +170,13 @@ class Indexer:
         olds = {sid: old for _, sid, _, old in todo}
         batch: list[SongRecord] = []
         ready: list[_Prepared] = []  # decoded songs waiting for the audio encoder, embedded together
-        bar = tqdm(total=len(todo), unit="song", desc="Indexing", disable=not self.progress, dynamic_ncols=True)
-        done = 0
+        # smoothing=0: songs/s and the ETA from the whole run's mean rate, not the last few songs'
+        bar = tqdm(total=len(todo), unit="song", desc="Indexing", disable=not self.progress, dynamic_ncols=True, smoothing=0)
+        done, audio_seconds, started = 0, 0.0, time.perf_counter()
         for item in _prefetched(jobs, PREFETCH_DEPTH):
+            if item.waveform is not None:  # hours of audio per hour = seconds of audio per second
+                audio_seconds += len(item.waveform) / rate
+                bar.set_postfix_str(f"{audio_seconds / max(time.perf_counter() - started, 1e-9):.0f} h of audio/h", refresh=False)
             bar.update(1)
             done += 1
             if self.on_progress:

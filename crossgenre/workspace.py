@@ -38,12 +38,13 @@ def _max_windows(config: Config) -> int | None:
     return config.max_windows
 
 
-def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: bool = False) -> Workspace:
-    """Open (or create) the index for writing with the asked profile; a profile switch empties it first."""
+def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: bool = False, exact: bool = False) -> Workspace:
+    """Open (or create) the index for writing with the asked profile; a profile switch empties it first.
+    exact: embed audio with the encoder's slow reference path (the vectors agree with the fast one's)."""
     name, note = resolve_profile_name(profile_name or config.profile, config.models)
     if note:
         log.warning(note)
-    profile = load_profile(name, config.models, max_windows=_max_windows(config))
+    profile = load_profile(name, config.models, max_windows=_max_windows(config), exact=exact)
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
     if store.exists():
         recorded = store.read_meta("versions")

@@ -371,9 +371,9 @@ def _mono_float32(waveform) -> np.ndarray:
 
 def build_audio(settings: dict, model_dir: Path) -> ClapAudioEncoder:
     """The profile's `clap_audio` family: settings checkpoint, amodel, text_model, max_windows (None = all),
-    batch_size, precision ("auto", "fp32", "fp16")."""
-    return ClapAudioEncoder(load_clap(settings, model_dir), settings.get("max_windows"), settings.get("batch_size"),
-                            settings.get("precision", "auto"))
+    batch_size, precision ("auto", "fp32", "fp16"), exact (fp32 whatever precision says)."""
+    precision = "fp32" if settings.get("exact") else settings.get("precision", "auto")
+    return ClapAudioEncoder(load_clap(settings, model_dir), settings.get("max_windows"), settings.get("batch_size"), precision)
 
 
 def build_text(settings: dict, model_dir: Path) -> ClapTextEncoder:

@@ -130,8 +130,11 @@ def resolve_profile_name(name: str, model_dir: Path) -> tuple[str, str | None]:
     )
 
 
-def load_profile(name: str, model_dir: Path, max_windows: int | None = None) -> Profile:
+def load_profile(name: str, model_dir: Path, max_windows: int | None = None, exact: bool = False) -> Profile:
     """Build the encoders of profile `name` ('full' or 'offline') from model_dir.
+
+    exact: the audio encoder's reference path (torch in fp32, whole-song front end) instead of its fast
+    one (ONNX Runtime on a CPU, fp16 on a GPU), whose vectors agree with it within rounding.
 
     Raises ModelMissingError, naming the file and the download command, when weights are absent.
     """
@@ -146,6 +149,8 @@ def load_profile(name: str, model_dir: Path, max_windows: int | None = None) -> 
     audio_settings = dict(settings["audio"])
     if max_windows is not None:
         audio_settings["max_windows"] = max_windows
+    if exact:
+        audio_settings["exact"] = True
     audio = build_encoder(audio_settings, model_dir)
     return Profile(
         name=name,

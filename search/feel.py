@@ -16,14 +16,15 @@ from encoders.descriptors import describe, words
 from .musical import read_musical
 
 
-def text_feel(sound: str) -> tuple[np.ndarray | None, str]:
-    """(feel vector, or None when the text names no musical quality; the text the sound routes should read)."""
+def text_feel(sound: str) -> tuple[np.ndarray | None, str, str | None]:
+    """(feel vector, or None when the text names no musical quality; the text the sound routes should read;
+    how the qualities were read, in words)."""
     if not sound:
-        return None, sound
+        return None, sound, None
     reading = read_musical(sound)
     if not reading:
-        return None, sound
-    return reading.vector(), reading.rest
+        return None, sound, None
+    return reading.vector(), reading.rest, reading.summary()
 
 
 def clip_feel(profile, clip: np.ndarray, tags: np.ndarray | None) -> dict[str, tuple[str, np.ndarray]]:

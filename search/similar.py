@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from scan.errors import InvalidQueryError
-from store import quote
+from store import PUBLIC_SONG_FIELDS, quote
 
 from .query import MAX_K, Hit, RouteMatch
+from .ranking import calibration_sample
 
 # Routes of a song query: (name, stored field, weight). Sound leads; lyrics and cover refine.
 ROUTES = (("sound", "audio", 1.0), ("joint", "joint", 1.0), ("lyrics", "lyrics", 0.5), ("cover", "cover", 0.5))
-SONG_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-               "duration", "has_lyrics", "has_cover", "extra"]
+SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 # A candidate this close to a seed's sound may be the same recording: its prints are compared then.
 # Re-encodes of one recording score 0.99 and more; the prints then tell them from songs of one style.
 DUPLICATE_GATE = 0.9
@@ -185,12 +185,12 @@ class SongSearch:
             chosen.append((hit, t))
         rows = self.store.get_songs([h.id for h, _ in chosen], ["id", "audio"])
         hits = [self._seed_hit(a, 0.0)] + [h for h, _ in chosen] + [self._seed_hit(b, 1.0)]
-        previous = a["audio"]
-        for (hit, t), n in zip(chosen, range(1, len(chosen) + 1)):
+        previous, previous_id = a["audio"], a["id"]
+        for hit, t in chosen:  # each step is compared (and its segment matched) with the song before it
             v = np.asarray(rows[hit.id]["audio"], np.float32)
-            hit.seed = {"position": round(t, 3), "like_from": _cos(v, a["audio"]), "like_to": _cos(v, b["audio"]),
-                        "like_previous": _cos(v, previous)}
-            previous = v
+            hit.seed = {"id": previous_id, "position": round(t, 3), "like_from": _cos(v, a["audio"]),
+                        "like_to": _cos(v, b["audio"]), "like_previous": _cos(v, previous)}
+            previous, previous_id = v, hit.id
         hits[-1].seed["like_previous"] = _cos(b["audio"], previous)
         for rank, hit in enumerate(hits, start=1):
             hit.rank = rank
@@ -270,7 +270,7 @@ class SongSearch:
         now = time.monotonic()
         cached = self._backgrounds.get((field, flt))
         if cached is None or now - cached[0] > BACKGROUND_SECONDS:
-            cached = (now, self.store.sample_vectors(field, flt, BACKGROUND_SONGS))
+            cached = (now, calibration_sample(self.store, field, flt, BACKGROUND_SONGS))
             self._backgrounds[(field, flt)] = cached
         scores = cached[1] @ vector
         if len(scores) < 2:
@@ -303,7 +303,8 @@ class SongSearch:
         return out
 
     def _explain_segments(self, hits: list[Hit], seeds: list[dict]) -> None:
-        """Each hit's audio window closest to a window of its seed (the nearest seed, for a mix)."""
+        """Each hit's audio window closest to a window of the song it is compared with: `hit.seed["id"]` when
+        set (a mix's nearest seed, a path's previous step), else the first seed."""
         if not hits:
             return
         windows: dict[str, list[dict]] = {}

@@ -17,8 +17,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from encoders.descriptors import words
-from search.musical import read_musical
-from search.wording import split_subject
+from store import PUBLIC_SONG_FIELDS
 
 from .errors import ApiError
 from .openapi import build_spec
@@ -28,9 +27,7 @@ from .uploads import AUDIO_TYPES, IMAGE_TYPES, sniff_audio, sniff_image
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 SONG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-PUBLIC_FIELDS = ["title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-                 "duration", "has_lyrics", "has_cover", "bpm", "key", "mode", "camelot", "energy", "brightness_hz",
-                 "onset_rate"]
+PUBLIC_FIELDS = list(PUBLIC_SONG_FIELDS)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a scan of a large index
 
@@ -59,30 +56,33 @@ def search():
     else:
         query = query_from_json(request.get_data(cache=False))
     began = time.perf_counter()
-    hits = services().engine.search(query)
+    answer = services().engine.answer(query)
     took = (time.perf_counter() - began) * 1000
-    return jsonify(results=[_with_urls(h.to_dict()) for h in hits], query=_describe(query), took_ms=round(took, 1))
+    from .similar import playlist_response, wants_playlist
+
+    if wants_playlist():
+        return playlist_response(answer.hits)
+    return jsonify(results=[_with_urls(h.to_dict()) for h in answer.hits], query=_describe(query, answer.reading),
+                   took_ms=round(took, 1))
 
 
-def _describe(query) -> dict:
+def _describe(query, reading) -> dict:
+    """The request as understood, with how the engine read it (sound part and subject, genre moved away
+    from, routes searched)."""
     out = {"kind": query.kind, "k": query.k, "cross_genre": query.cross_genre, "ranker": query.ranker}
-    if query.half_double or query.compatible_keys:
-        out.update(half_double=query.half_double, compatible_keys=query.compatible_keys)
     if query.text is not None:
         out["text"] = query.text
-        sound, subject = split_subject(query.text)
-        if subject:  # how the routes read it: the sound part and what the words should be about
-            out["sound"], out["subject"] = sound, subject
-        reading = read_musical(sound) if sound else None
-        if reading:  # the tempo, key and mood it named, as the feel route reads them
-            out["music"] = reading.summary()
     else:
         out["bytes"] = len(query.audio if query.kind == "audio" else query.image)
     for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights", "bpm_min", "bpm_max",
                  "key", "energy_min", "energy_max"):
         if getattr(query, name) is not None:
             out[name] = getattr(query, name)
-    return out
+    reading = reading.to_dict()
+    guessed = reading.pop("genre", None)
+    if guessed and query.query_genre is None:
+        out["genre_guessed"] = guessed  # the genre a cross-genre search moved away from
+    return {**out, **reading}
 
 
 def _with_urls(hit: dict) -> dict:

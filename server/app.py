@@ -12,6 +12,7 @@ from flask import Flask, render_template
 from .api import CoverCache, Services, bp
 from .errors import register_error_handlers
 from .indexing import IndexJob
+from .similar import bp as similar_bp
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SECURITY_HEADERS = {
@@ -46,6 +47,7 @@ def create_app(config, engine, reindex=None, stats=None) -> Flask:
         index_job=IndexJob(reindex, tuple(config.library) if reindex else ()), covers=CoverCache(),
     )
     app.register_blueprint(bp)
+    app.register_blueprint(similar_bp)
     register_error_handlers(app)
 
     @app.get("/")

@@ -1,8 +1,13 @@
-"""The OpenAPI 3.1 description of the JSON API, written by hand (served at /api/openapi.json)."""
+"""The OpenAPI 3.1 description of the JSON API (served at /api/openapi.json). The search request's
+fields, limits and defaults come from search.query.PARAMS, the declaration that validates requests."""
 
 from __future__ import annotations
 
-from search.query import MAX_BPM, MAX_K, MAX_TEXT, ROUTE_NAMES
+from dataclasses import fields
+
+from search.query import MAX_TEXT, PARAM, PARAMS, ROUTE_NAMES, Param
+
+from search.similar import SongOptions
 
 from .uploads import AUDIO_NAMES, IMAGE_NAMES
 
@@ -19,48 +24,32 @@ def _error(description: str) -> dict:
     return _json(_ref("Error"), description)
 
 
-def _nullable(type_: str, **extra) -> dict:
-    return {"type": [type_, "null"], **extra}
-
-
 SONG_ID = {"name": "id", "in": "path", "required": True, "description": "a song id from a search result",
            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
 
-FILTERS = {
-    "k": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10, "description": "how many songs"},
-    "genre": _nullable("string", maxLength=256, description="only songs of this genre"),
-    "artist": _nullable("string", maxLength=256, description="only songs by this artist (or album artist)"),
-    "album": _nullable("string", maxLength=256, description="only songs of this album"),
-    "year_min": _nullable("integer", minimum=0, maximum=9999, description="only songs from this year on"),
-    "year_max": _nullable("integer", minimum=0, maximum=9999, description="only songs up to this year"),
-    "bpm_min": _nullable("number", minimum=0, maximum=MAX_BPM, description="only songs at this tempo (bpm) or faster"),
-    "bpm_max": _nullable("number", minimum=0, maximum=MAX_BPM, description="only songs at this tempo (bpm) or slower"),
-    "half_double": {"type": "boolean", "default": False,
-                    "description": "the bpm range also matches songs at half or double such a tempo"},
-    "key": _nullable("string", maxLength=16, description="only songs in this key: 'A minor', 'F#m', 'Eb major' or "
-                                                         "Camelot '8A'"),
-    "compatible_keys": {"type": "boolean", "default": False,
-                        "description": "with key: also the keys next to it on the Camelot wheel (one step either "
-                                       "way, and its relative major or minor)"},
-    "energy_min": _nullable("number", minimum=0, maximum=1, description="only songs with at least this energy (0-1)"),
-    "energy_max": _nullable("number", minimum=0, maximum=1, description="only songs with at most this energy (0-1)"),
-    "cross_genre": {"type": "boolean", "default": False,
-                    "description": "songs with the same feel from other genres than the query's"},
-    "query_genre": _nullable("string", maxLength=256,
-                             description="cross-genre mode: the genre to move away from (inferred when absent)"),
-    "ranker": {"type": "string", "enum": ["calibrated", "rrf", "weighted"],
-               "description": "how routes are fused: calibrated (each route's similarity in standard deviations "
-                              "above the query's similarity to the library, summed), reciprocal rank fusion, or a "
-                              "weighted sum of similarities; absent: rrf for clips, calibrated for text and images, "
-                              "weighted when `weights` are given"},
-}
+def param_schema(p: Param) -> dict:
+    """The JSON schema of one declared request field (null allowed where it has no default)."""
+    if p.kind == "text":
+        schema = {"type": "string", "maxLength": p.max_len}
+    elif p.kind == "int":
+        schema = {"type": "integer", "minimum": p.low, "maximum": p.high}
+    elif p.kind == "number":
+        schema = {"type": "number", "minimum": p.low, "maximum": p.high}
+    elif p.kind == "bool":
+        schema = {"type": "boolean"}
+    elif p.kind == "choice":
+        schema = {"type": "string", "enum": list(p.choices)}
+    else:  # weights
+        schema = {"type": "object", "propertyNames": {"enum": list(p.choices)},
+                  "additionalProperties": {"type": "number", "minimum": p.low, "maximum": p.high}}
+    if p.default is None:
+        schema["type"] = [schema["type"], "null"]
+    else:
+        schema["default"] = p.default
+    return {**schema, "description": p.about}
 
-WEIGHTS = {
-    "type": "object",
-    "description": "route -> weight from 0 to 100; weights without a ranker switch to the weighted sum",
-    "propertyNames": {"enum": list(ROUTE_NAMES)},
-    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
-}
+
+FILTERS = {p.name: param_schema(p) for p in PARAMS if p.name != "text"}
 
 SCHEMAS = {
     "Error": {
@@ -70,9 +59,7 @@ SCHEMAS = {
     },
     "SearchRequest": {
         "type": "object", "additionalProperties": False, "required": ["text"],
-        "properties": {"text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT,
-                                "description": "a description, a mood, or lyrics"},
-                       **FILTERS, "weights": _nullable("object", **{k: v for k, v in WEIGHTS.items() if k != "type"})},
+        "properties": {"text": {**param_schema(PARAM["text"]), "type": "string", "minLength": 1}, **FILTERS},
     },
     "SearchForm": {
         "type": "object",
@@ -84,18 +71,20 @@ SCHEMAS = {
                       "description": f"a photo of a cover ({IMAGE_NAMES}), at most 40 megapixels"},
             "text": {"type": "string", "maxLength": MAX_TEXT},
             **FILTERS,
-            **{name: {"type": "string", "enum": ["true", "false", "1", "0", "on", "off", "yes", "no", ""],
-                      "default": "false", "description": FILTERS[name]["description"]}
-               for name in ("cross_genre", "half_double", "compatible_keys")},
+            "cross_genre": {"type": "string", "enum": ["true", "false", "1", "0", "on", "off", "yes", "no", ""],
+                            "default": "false", "description": FILTERS["cross_genre"]["description"]},
             "weights": {"type": "string", "description": "the weights object as JSON text"},
         },
     },
     "RouteMatch": {
-        "type": "object", "required": ["route", "score", "rank", "share"],
+        "type": "object", "required": ["route", "score", "rank", "part", "share"],
         "properties": {"route": {"type": "string", "enum": list(ROUTE_NAMES)},
                        "score": {"type": "number", "description": "cosine similarity in that route"},
                        "rank": {"type": "integer", "description": "the song's rank in that route alone"},
-                       "share": {"type": "number", "description": "this route's share of the final score, 0 to 1"}},
+                       "part": {"type": "number", "description": "this route's part of the hit's score: the parts "
+                                "of a hit add up to its score"},
+                       "share": {"type": "number", "description": "part / score: the shares of a hit add up to 1 "
+                                 "(negative: the route found the song below average and pulled it down)"}},
     },
     "Explanation": {
         "type": "object", "required": ["routes", "segment", "lyric", "tags"],
@@ -153,14 +142,17 @@ SCHEMAS = {
         "type": "object", "required": ["results", "query", "took_ms"],
         "properties": {
             "results": {"type": "array", "items": _ref("Hit")},
-            "query": {"type": "object", "required": ["kind", "k"],
+            "query": {"type": "object", "required": ["kind", "k", "routes"],
+                      "description": "the request as understood, and how the engine read it",
                       "properties": {"kind": {"type": "string", "enum": ["text", "audio", "image"]},
                                      "k": {"type": "integer"}, "text": {"type": "string"},
                                      "sound": {"type": "string", "description": "the text's sound part"},
                                      "subject": {"type": "string",
                                                  "description": "what the words should be about (after 'about')"},
-                                     "music": {"type": "string",
-                                               "description": "the tempo, key and mood the text named, as read"},
+                                     "genre_guessed": {"type": "string",
+                                                       "description": "cross-genre: the query's genre, guessed"},
+                                     "routes": {"type": "array", "items": {"type": "string", "enum": list(ROUTE_NAMES)},
+                                                "description": "the routes searched"},
                                      "bytes": {"type": "integer", "description": "size of the uploaded file"}}},
             "took_ms": {"type": "number"},
         },
@@ -201,6 +193,23 @@ SCHEMAS = {
         },
     },
 }
+
+# The options of similar songs, mixes and paths, from their one declaration (annotations read as text).
+_JSON_TYPE = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+SONG_OPTIONS = {f.name: {"type": _JSON_TYPE[str(f.type).split(" ")[0]]} for f in fields(SongOptions)}
+OUTPUT = [{"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["json", "m3u8"]},
+           "description": "m3u8 (or the header Accept: audio/mpegurl) for a playlist instead of JSON"},
+          {"name": "base", "in": "query", "required": False, "schema": {"type": "string"},
+           "description": "with m3u8: each song's file path relative to this folder instead of its audio URL"}]
+OPTION_PARAMS = [{"name": n, "in": "query", "required": False, "schema": s} for n, s in SONG_OPTIONS.items()]
+SONG_LIST = {"description": "ranked songs with explanations, as JSON or as an M3U8 playlist",
+             "content": {"application/json": {"schema": {
+                 "type": "object", "required": ["results", "query", "took_ms"],
+                 "properties": {"results": {"type": "array", "items": _ref("Hit")},
+                                "query": {"type": "object", "description": "the seeds and options as understood"},
+                                "took_ms": {"type": "number"}}}},
+                 "audio/mpegurl": {"schema": {"type": "string"}}}}
+ID_LIST = {"type": "array", "items": {"type": "string"}}
 
 BAD_INPUT = {"400": _error("bad parameters, bad JSON, an undecodable clip or image, a clip too short or long"),
              "413": _error("the upload is larger than 20 MB, or the image has too many pixels"),
@@ -248,6 +257,37 @@ def build_spec() -> dict:
                 "responses": {"200": {"description": "the image", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}},
                               "304": {"description": "not modified (If-None-Match)"},
                               "404": _error("no such song, or it has no cover")},
+            }},
+            "/api/songs/{id}/similar": {"get": {
+                "summary": "Songs like this library song, from stored vectors (never the seed or its duplicates)",
+                "operationId": "getSimilar", "parameters": [SONG_ID, *OPTION_PARAMS, *OUTPUT],
+                "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("no song with this id")},
+            }},
+            "/api/mix": {"post": {
+                "summary": "Songs like several seeds together (and unlike the negative ones), in listening order",
+                "operationId": "mix", "parameters": OUTPUT,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["seeds"],
+                    "properties": {"seeds": ID_LIST, "negative": ID_LIST, **SONG_OPTIONS}}}}},
+                "responses": {"200": SONG_LIST, "400": _error("bad JSON or a bad option"),
+                              "404": _error("a seed is not in the index")},
+            }},
+            "/api/path": {"get": {
+                "summary": "A sonic path of songs from one library song to another, every step explained",
+                "operationId": "path",
+                "parameters": [{"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+                               for n in ("from", "to")]
+                              + [{"name": "steps", "in": "query", "required": False,
+                                  "schema": {"type": "integer", "default": 5}}, *OPTION_PARAMS, *OUTPUT],
+                "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("an end is not in the index")},
+            }},
+            "/api/playlist": {"post": {
+                "summary": "These songs, in this order, as an M3U8 playlist", "operationId": "playlist",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["ids"], "additionalProperties": False,
+                    "properties": {"ids": {**ID_LIST, "maxItems": 1000}}}}}},
+                "responses": {"200": {"description": "the playlist", "content": {"audio/mpegurl": {"schema": {"type": "string"}}}},
+                              "400": _error("bad JSON or not a list of ids"), "404": _error("a song is not in the index")},
             }},
             "/api/stats": {"get": {"summary": "What the index holds", "operationId": "getStats",
                                    "responses": {"200": _json(_ref("Stats"), "index statistics")}}},

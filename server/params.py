@@ -1,6 +1,8 @@
 """A search request (JSON body, or multipart form with a clip or an image) validated into a search.Query.
 
-Every wrong type, unknown field or unparsable value becomes an ApiError (400) that names the field.
+The fields are those declared in search.query.PARAMS. Every wrong type, unknown field or unparsable
+value becomes an ApiError (400, bad_parameter) that names the field; a value of the right type outside
+its declared limits is the Query's to refuse (400, invalid_query).
 """
 
 from __future__ import annotations
@@ -8,15 +10,13 @@ from __future__ import annotations
 import json
 
 from search import Query
+from search.query import PARAMS
 
 from .errors import ApiError
 from .uploads import read_clip, read_image
 
-STRING_FIELDS = ("text", "genre", "artist", "album", "query_genre", "ranker", "key")
-INT_FIELDS = ("k", "year_min", "year_max")
-NUMBER_FIELDS = ("bpm_min", "bpm_max", "energy_min", "energy_max")
-BOOL_FIELDS = ("cross_genre", "half_double", "compatible_keys")
-FIELDS = (*STRING_FIELDS, *INT_FIELDS, *NUMBER_FIELDS, *BOOL_FIELDS, "weights")
+STRING_FIELDS = tuple(p.name for p in PARAMS if p.kind in ("text", "choice"))
+FIELDS = tuple(p.name for p in PARAMS)
 FILE_FIELDS = ("audio", "image")
 TRUE, FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
 
@@ -44,33 +44,22 @@ def query_from_json(raw: bytes) -> Query:
         raise ApiError(400, "bad_json", "the request body must be a JSON object")
     _unknown(body)
     values: dict = {}
-    for name in STRING_FIELDS:
-        v = body.get(name)
-        if v is not None and not isinstance(v, str):
-            raise _bad(f"{name} must be a string")
-        if v is not None and (v != "" or name == "text"):
-            values[name] = v
-    for name in INT_FIELDS:
-        v = body.get(name)
-        if isinstance(v, float) and v.is_integer() and abs(v) < 1e9:
-            v = int(v)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-            raise _bad(f"{name} must be a whole number")
-        if v is not None:
-            values[name] = v
-    for name in NUMBER_FIELDS:
-        v = body.get(name)
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
-            raise _bad(f"{name} must be a number")
-        if v is not None:
-            values[name] = float(v)
-    for name in BOOL_FIELDS:
-        v = body.get(name)
-        if v is not None and not isinstance(v, bool):
-            raise _bad(f"{name} must be true or false")
-        values[name] = bool(v)
-    if body.get("weights") is not None:
-        values["weights"] = _weights(body["weights"])
+    for p in PARAMS:
+        v = body.get(p.name)
+        if v is None or (v == "" and p.kind in ("text", "choice") and p.name != "text"):
+            continue  # absent, or an empty filter: the default
+        if p.kind in ("text", "choice") and not isinstance(v, str):
+            raise _bad(f"{p.name} must be a string")
+        if p.kind == "int":
+            if isinstance(v, float) and v.is_integer() and abs(v) < 1e9:
+                v = int(v)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise _bad(f"{p.name} must be a whole number")
+        if p.kind == "bool" and not isinstance(v, bool):
+            raise _bad(f"{p.name} must be true or false")
+        if p.kind == "number" and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            raise _bad(f"{p.name} must be a number")
+        values[p.name] = _weights(v) if p.kind == "weights" else v
     return _checked(Query(**values))
 
 
@@ -84,34 +73,32 @@ def query_from_form(form, files) -> Query:
         if len(form.getlist(name)) + len(files.getlist(name)) > 1:
             raise _bad(f"{name} is given more than once")
     values: dict = {}
-    for name in STRING_FIELDS:
-        v = form.get(name)
-        if v is not None and (v != "" or name == "text"):
-            values[name] = v
-    for name in INT_FIELDS:
-        v = form.get(name, "").strip()
-        if v:
+    for p in PARAMS:
+        v = form.get(p.name)
+        if v is not None and p.kind in ("int", "number", "bool", "weights"):
+            v = v.strip()
+        if v is None or (v == "" and p.name != "text"):
+            continue  # absent, or an empty form field: the default
+        if p.kind == "int":
             try:
-                values[name] = int(v)
+                v = int(v)
             except ValueError:
-                raise _bad(f"{name} must be a whole number, not {v[:20]!r}") from None
-    for name in NUMBER_FIELDS:
-        v = form.get(name, "").strip()
-        if v:
+                raise _bad(f"{p.name} must be a whole number, not {v[:20]!r}") from None
+        elif p.kind == "number":
             try:
-                values[name] = float(v)
+                v = float(v)
             except ValueError:
-                raise _bad(f"{name} must be a number, not {v[:20]!r}") from None
-    for name in BOOL_FIELDS:
-        v = form.get(name, "").strip().lower()
-        if v not in TRUE + FALSE:
-            raise _bad(f"{name} must be true or false")
-        values[name] = v in TRUE
-    if form.get("weights", "").strip():
-        try:
-            values["weights"] = _weights(json.loads(form["weights"]))
-        except (ValueError, RecursionError):
-            raise _bad('weights must be a JSON object such as {"sound": 1, "lyrics": 0.5}') from None
+                raise _bad(f"{p.name} must be a number, not {v[:20]!r}") from None
+        elif p.kind == "bool":
+            if v.lower() not in TRUE + FALSE:
+                raise _bad(f"{p.name} must be true or false")
+            v = v.lower() in TRUE
+        elif p.kind == "weights":
+            try:
+                v = _weights(json.loads(v))
+            except (ValueError, RecursionError):
+                raise _bad(f'{p.name} must be a JSON object such as {{"sound": 1, "lyrics": 0.5}}') from None
+        values[p.name] = v
     if "audio" in files and "image" in files:
         raise _bad("send either an audio clip or an image, not both")
     if "audio" in files:

@@ -1,4 +1,5 @@
-"""VectorStore: songs, audio windows and lyric chunks in Milvus (a Milvus Lite file or a server URI).
+"""VectorStore: songs, audio windows and lyric chunks in Milvus (a Milvus Lite file or a server URI):
+the connection, the collections' layout, and every write. Reads and searches: store/reads.py.
 
 Write order makes indexing crash-safe: a song's windows and chunks are written (and, on Milvus Lite,
 flushed) before its song row, and re-indexing a song first deletes its old windows and chunks. The
@@ -18,10 +19,11 @@ import numpy as np
 from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
+from .reads import MAX_IN_FILTER, StoreReads, batches, quote, quote_list
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # milvus-lite imports pkg_resources, which warns on import
-    from pymilvus import AnnSearchRequest, MilvusClient, RRFRanker, WeightedRanker
+    from pymilvus import MilvusClient
     from pymilvus.exceptions import MilvusException
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,6 @@ log = logging.getLogger(__name__)
 # about the client's internals, which a user cannot act on. Errors still show.
 logging.getLogger("pymilvus").setLevel(logging.ERROR)
 
-QUERY_PAGE = 1000
-MAX_IN_FILTER = 500  # ids per `id in [...]` expression
 # Reads use "Session" consistency: they see this process's own writes without waiting for the server's
 # next time tick on every call, as "Strong" does (~0.4 s a search on Milvus 2.3). Milvus 2.3 returns no
 # timestamp for deletes, so a collection whose last change here was a delete is read "Strong" until the
@@ -57,18 +57,7 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-def quote(value: str) -> str:
-    """A Milvus string literal: quotes and backslashes escaped, other characters as they are
-    (Milvus does not read JSON's \\uXXXX escapes, so "Åkesson" must stay "Åkesson")."""
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def quote_list(values) -> str:
-    """A Milvus expression list of string literals: ["a", "b"]."""
-    return json.dumps([str(v) for v in values], ensure_ascii=False)
-
-
-class VectorStore:
+class VectorStore(StoreReads):
     """One crossgenre index in Milvus: four collections named `<prefix>_songs|windows|chunks|meta`.
 
     `uri` is a file path (Milvus Lite, embedded, one process per file) or `http://host:port`
@@ -93,8 +82,8 @@ class VectorStore:
         self.index_type = "HNSW" if self.is_server else "FLAT"
         self.vector_fields: dict[str, int] = {}
         self._deleted_last: set[str] = set()  # collections whose last change in this process was a delete
-        # Milvus before 2.4 has one vector field per collection and no hybrid search: there the song
-        # vectors other than `joint` live in side collections and routes are fused here (same formulas).
+        # Milvus before 2.4 has one vector field per collection: there the song vectors other than
+        # `joint` live in side collections.
         self.split = self.is_server and _server_version(self.client) < (2, 4)
 
     # -- names and lifecycle -------------------------------------------------------------------
@@ -241,7 +230,7 @@ class VectorStore:
             self._insert(self.windows, windows)
         if chunks:
             self._insert(self.chunks, chunks)
-        for part in _batches(prints, 2000):
+        for part in batches(prints, 2000):
             self._insert(self.prints, part)
         if not self.is_server:
             for name in (self.windows, self.chunks, self.prints):
@@ -271,7 +260,7 @@ class VectorStore:
         return out
 
     def delete_songs(self, ids: list[str]) -> None:
-        for part in _batches(ids, MAX_IN_FILTER):
+        for part in batches(ids, MAX_IN_FILTER):
             self._delete_parts(part)
             self._delete(self.songs, f"id in {quote_list(part)}")
             for f in self._side_fields():
@@ -280,7 +269,7 @@ class VectorStore:
             self.flush()
 
     def _delete_parts(self, ids: list[str]) -> None:
-        for part in _batches(ids, MAX_IN_FILTER):
+        for part in batches(ids, MAX_IN_FILTER):
             expr = f"song_id in {quote_list(part)}"
             self._delete(self.windows, expr)
             self._delete(self.chunks, expr)
@@ -297,165 +286,6 @@ class VectorStore:
     def _consistency(self, collection: str) -> dict:
         return {"consistency_level": "Strong"} if collection in self._deleted_last else SESSION
 
-    # -- reads ---------------------------------------------------------------------------------
-    def count(self, filter: str = "") -> int:
-        rows = self.client.query(self.songs, filter=filter, output_fields=["count(*)"],
-                                 **self._consistency(self.songs))
-        return int(rows[0]["count(*)"])
-
-    def count_parts(self) -> tuple[int, int]:
-        """(audio windows, lyric chunks) stored."""
-        counts = [self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))
-                  for name in (self.windows, self.chunks)]
-        return int(counts[0][0]["count(*)"]), int(counts[1][0]["count(*)"])
-
-    def iter_songs(self, output_fields: list[str], filter: str = ""):
-        """Every song row (only the asked fields), page by page."""
-        own, side = self._split_fields(output_fields)
-        it = self.client.query_iterator(self.songs, batch_size=QUERY_PAGE, filter=filter, output_fields=own,
-                                        **self._consistency(self.songs))
-        try:
-            while True:
-                page = it.next()
-                if not page:
-                    break
-                self._add_side_vectors(page, side)
-                yield from page
-        finally:
-            it.close()
-
-    def get_songs(self, ids: list[str], output_fields: list[str] | None = None) -> dict[str, dict]:
-        own, side = self._split_fields(output_fields)
-        out = {}
-        for part in _batches(list(ids), MAX_IN_FILTER):
-            rows = self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=own,
-                                     **self._consistency(self.songs))
-            self._add_side_vectors(rows, side)
-            out.update({row["id"]: row for row in rows})
-        return out
-
-    def query_rows(self, filter: str, limit: int) -> list[dict]:
-        """Up to `limit` whole song rows (every scalar and song vector) matching a filter."""
-        rows = self.client.query(self.songs, filter=filter, output_fields=["*"], limit=limit,
-                                 **self._consistency(self.songs))
-        self._add_side_vectors(rows, self._side_fields())
-        return rows
-
-    def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
-        """Every stored audio window or print ("windows" or "prints") of these songs, with its vector:
-        [{song_id, start, end, vector}] in no particular order."""
-        collection = {"windows": self.windows, "prints": self.prints}[kind]
-        out = []
-        for part in _batches(list(song_ids), MAX_IN_FILTER):
-            out += self.client.query(collection, filter=f"song_id in {quote_list(part)}",
-                                     output_fields=["song_id", "start", "end", "vector"], **self._consistency(collection))
-        return out
-
-    def sample_vectors(self, field: str, filter: str, n: int) -> np.ndarray:
-        """Up to n stored song vectors of one field (songs matching `filter`), as an (m, dim) matrix."""
-        collection, name = (self.side(field), "vector") if field in self._side_fields() else (self.songs, field)
-        rows = self.client.query(collection, filter=filter, output_fields=[name], limit=n,
-                                 **self._consistency(collection))
-        return np.asarray([r[name] for r in rows], np.float32).reshape(len(rows), self.vector_fields[field])
-
-    def _split_fields(self, fields: list[str] | None) -> tuple[list[str] | None, list[str]]:
-        """(fields kept in the songs collection, side vector fields) of an output field list."""
-        if fields is None or not self.split:
-            return fields, []
-        if "*" in fields:
-            return fields, self._side_fields()
-        side = [f for f in fields if f in self._side_fields()]
-        return [f for f in fields if f not in side] or ["id"], side
-
-    def _add_side_vectors(self, rows: list[dict], side: list[str]) -> None:
-        if not side or not rows:
-            return
-        ids = quote_list([r["id"] for r in rows])
-        for f in side:
-            rows_f = self.client.query(self.side(f), filter=f"id in {ids}", output_fields=["vector"],
-                                       **self._consistency(self.side(f)))
-            vectors = {r["id"]: r["vector"] for r in rows_f}
-            for r in rows:
-                r[f] = vectors.get(r["id"])
-
-    def search(self, field: str, vector: np.ndarray, limit: int, filter: str = "", output_fields=None) -> list[dict]:
-        """Songs nearest to `vector` in one vector field: [{id, distance, entity}] best first."""
-        collection, anns = (self.side(field), "vector") if field in self._side_fields() else (self.songs, field)
-        res = self.client.search(
-            collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=anns, limit=limit,
-            filter=filter, output_fields=[] if collection != self.songs else output_fields or [],
-            search_params=self._search_params(limit), **self._consistency(collection),
-        )
-        hits = list(res[0])
-        if output_fields and collection != self.songs:
-            rows = self.get_songs([h["id"] for h in hits], ["id", *output_fields])
-            for h in hits:
-                h["entity"] = {k: rows.get(h["id"], {}).get(k) for k in output_fields}
-        return hits
-
-    def hybrid_search(self, routes: list[tuple[str, np.ndarray, float, str]], limit: int, ranker: str = "rrf",
-                      rrf_k: int = 60, output_fields=None) -> list[dict]:
-        """Milvus hybrid search: one ANN request per (field, vector, weight, filter), fused by RRF or weights."""
-        if self.split:
-            return self._fuse_here(routes, limit, ranker, rrf_k)
-        reqs = [
-            AnnSearchRequest(data=[np.asarray(v, np.float32).tolist()], anns_field=f, param=self._search_params(limit),
-                             limit=limit, expr=flt or None)
-            for f, v, _, flt in routes
-        ]
-        fuse = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*[w for _, _, w, _ in routes])
-        res = self.client.hybrid_search(self.songs, reqs, fuse, limit=limit, output_fields=output_fields or [],
-                                        **self._consistency(self.songs))
-        return list(res[0])
-
-    def _fuse_here(self, routes, limit: int, ranker: str, rrf_k: int) -> list[dict]:
-        """Hybrid search for servers without it: each route searched, then RRF or a weighted sum of scores."""
-        scores: dict[str, float] = {}
-        for vector_field, vector, weight, flt in routes:
-            for rank, h in enumerate(self.search(vector_field, vector, limit, flt), start=1):
-                part = 1.0 / (rrf_k + rank) if ranker == "rrf" else weight * float(h["distance"])
-                scores[h["id"]] = scores.get(h["id"], 0.0) + part
-        best = sorted(scores.items(), key=lambda kv: -kv[1])[:limit]
-        return [{"id": sid, "distance": score, "entity": {}} for sid, score in best]
-
-    def search_windows(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
-        """Audio windows nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
-        start, end}}] best first."""
-        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
-        res = self.client.search(
-            self.windows, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
-            **self._consistency(self.windows),
-        )
-        return list(res[0])
-
-    def search_prints(self, vectors: np.ndarray, limit: int) -> list[list[dict]]:
-        """For each query print, the nearest song prints: [[{id, distance, entity: {song_id, start}}]]."""
-        if len(vectors) == 0:
-            return []
-        res = self.client.search(
-            self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
-            output_fields=["song_id", "start"], search_params=self._search_params(limit),
-            **self._consistency(self.prints),
-        )
-        return [list(r) for r in res]
-
-    def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
-        """Lyric chunks nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
-        text}}] best first."""
-        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
-        res = self.client.search(
-            self.chunks, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit),
-            **self._consistency(self.chunks),
-        )
-        return list(res[0])
-
-    def _search_params(self, limit: int) -> dict:
-        if self.index_type == "HNSW":
-            return {"metric_type": "IP", "params": {"ef": max(64, limit * 2)}}
-        return {"metric_type": "IP", "params": {}}
-
 
 def _server_version(client) -> tuple[int, int]:
     """(major, minor) of the Milvus server, e.g. (2, 3) for "v2.3.5-lite"."""
@@ -463,8 +293,3 @@ def _server_version(client) -> tuple[int, int]:
 
     m = re.search(r"(\d+)\.(\d+)", client.get_server_version() or "")
     return (int(m.group(1)), int(m.group(2))) if m else (99, 0)
-
-
-def _batches(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

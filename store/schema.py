@@ -52,6 +52,12 @@ SONG_SCALARS = {
 # What a song row holds for a field its writer left out (rows written by tools that know no descriptors).
 SCALAR_DEFAULTS = {DataType.DOUBLE: 0.0, DataType.INT64: 0, DataType.VARCHAR: "", DataType.BOOL: False}
 
+# The song fields a client sees (search hits, /api/songs/<id>): every other scalar is the index's own
+# bookkeeping (paths never leave the server). The one list the engine and the API read.
+PUBLIC_SONG_FIELDS = ("title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
+                      "duration", "has_lyrics", "has_cover", "bpm", "key", "mode", "camelot", "energy", "brightness_hz",
+                      "onset_rate")
+
 ID_LENGTH = 64
 CHUNK_TEXT_LENGTH = 8192
 

@@ -1,5 +1,6 @@
 // crossgenre's page: text, clip, image or microphone searches against /api/search, results with players
-// that start at the matched segment, and explanation chips. Plain JS, no framework; all text set with
+// that start at the matched segment, and explanation chips; from the results, more like one song, a mix
+// of the ticked songs, a path between two, the list as an M3U playlist, and a queue that plays them all. Plain JS, no framework; all text set with
 // textContent (never innerHTML) so song tags cannot inject markup.
 "use strict";
 
@@ -13,6 +14,7 @@
   const message = $("message");
   const summary = $("summary");
   const results = $("results");
+  const listTools = $("list-tools");
   const PLACEHOLDER = "/static/placeholder.svg";
   const MAX_RECORD_SECONDS = 30;
   const ROUTE_NAMES = {
@@ -39,16 +41,20 @@
     return out;
   }
 
-  async function post(body, describe) {
+  function post(body, describe) {
+    const init = { method: "POST", body: body };
+    if (typeof body === "string") init.headers = { "Content-Type": "application/json" };
+    return request("/api/search", init, describe);
+  }
+
+  async function request(url, init, describe) {
     if (busy) return;
     busy = true;
     setBusy(true);
     showMessage("");
     summary.textContent = "Searching " + describe + "…";
     try {
-      const init = { method: "POST", body: body };
-      if (typeof body === "string") init.headers = { "Content-Type": "application/json" };
-      const response = await fetch("/api/search", init);
+      const response = await fetch(url, init);
       let data = null;
       try { data = await response.json(); } catch (e) { data = null; }
       if (!response.ok) {
@@ -95,9 +101,84 @@
     return "audio"; // the server reads the real type from the bytes and says so if it is neither
   }
 
+  // -- songs like songs ------------------------------------------------------------------------
+  function songOptions() {
+    const f = filters();
+    const out = { k: f.k, cross_genre: f.cross_genre };
+    if (f.genre) out.genre = f.genre;
+    if (f.year_min !== undefined) out.year_min = f.year_min;
+    if (f.year_max !== undefined) out.year_max = f.year_max;
+    if ($("max_per_artist").value) out.max_per_artist = Number($("max_per_artist").value);
+    return out;
+  }
+
+  function query(params) {
+    return Object.keys(params).map((k) => encodeURIComponent(k) + "=" + encodeURIComponent(String(params[k]))).join("&");
+  }
+
+  function moreLikeThis(hit) {
+    request("/api/songs/" + encodeURIComponent(hit.id) + "/similar?" + query(songOptions()), {},
+            "like “" + (hit.title || "this song") + "”");
+  }
+
+  function picked() {
+    return Array.from(results.querySelectorAll("li.card input.pick:checked")).map((box) => box.closest("li.card").dataset.id);
+  }
+
+  function mixSelected() {
+    const ids = picked();
+    if (!ids.length) { showMessage("Tick the songs to mix first.", "info"); return; }
+    const body = JSON.stringify(Object.assign({ seeds: ids }, songOptions()));
+    request("/api/mix", { method: "POST", body: body, headers: { "Content-Type": "application/json" } },
+            "a mix of " + ids.length + " songs");
+  }
+
+  function pathSelected() {
+    const ids = picked();
+    if (ids.length !== 2) { showMessage("Tick exactly two songs for a path from one to the other.", "info"); return; }
+    const params = Object.assign({ from: ids[0], to: ids[1], steps: 5 }, songOptions());
+    delete params.k;
+    request("/api/path?" + query(params), {}, "a path between two songs");
+  }
+
+  async function saveM3u() {
+    const ids = Array.from(results.querySelectorAll("li.card")).map((li) => li.dataset.id);
+    if (!ids.length) return;
+    const response = await fetch("/api/playlist", {
+      method: "POST", body: JSON.stringify({ ids: ids }), headers: { "Content-Type": "application/json" },
+    });
+    if (!response.ok) { showMessage("The playlist could not be made (" + response.status + ")."); return; }
+    const link = el("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = "crossgenre.m3u8";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+
+  // The queue: "Play all" plays the results one after another, each whole song from its start.
+  let queueOn = false;
+  function playFrom(index) {
+    const players = Array.from(results.querySelectorAll("li.card audio.player"));
+    for (const li of results.querySelectorAll("li.card")) li.classList.remove("playing");
+    if (index >= players.length) { queueOn = false; return; }
+    const audio = players[index];
+    audio.closest("li.card").classList.add("playing");
+    audio.currentTime = 0;
+    audio.play().catch(() => {});
+  }
+
+  function onEnded(audio) {
+    if (!queueOn) return;
+    const players = Array.from(results.querySelectorAll("li.card audio.player"));
+    playFrom(players.indexOf(audio) + 1);
+  }
+
   // -- rendering -----------------------------------------------------------------------------
   function render(data, describe) {
     results.replaceChildren();
+    queueOn = false;
+    listTools.hidden = true;
     const hits = data.results || [];
     if (!hits.length) {
       summary.textContent = "";
@@ -110,6 +191,7 @@
     const music = q.music ? "; music: " + q.music : "";
     summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms" + reading + music + ")";
     for (const hit of hits) results.appendChild(card(hit));
+    listTools.hidden = false;
   }
 
   function el(tag, className, text) {
@@ -135,8 +217,16 @@
 
     const body = el("div", "card-body");
     const head = el("div", "card-head");
+    const pick = el("input", "pick");
+    pick.type = "checkbox";
+    pick.setAttribute("aria-label", "select " + (hit.title || "this song") + " for a mix or a path");
+    head.appendChild(pick);
     head.appendChild(el("span", "rank", "#" + hit.rank));
     head.appendChild(el("h2", "title", hit.title || "(untitled)"));
+    const more = el("button", "more secondary", "More like this");
+    more.type = "button";
+    more.addEventListener("click", () => moreLikeThis(hit));
+    head.appendChild(more);
     body.appendChild(head);
 
     const meta = el("p", "meta");
@@ -169,6 +259,7 @@
     audio.addEventListener("loadedmetadata", () => {
       if (start > 0 && Math.abs(audio.currentTime - start) > 0.05) audio.currentTime = start;
     }, { once: true });
+    audio.addEventListener("ended", () => onEnded(audio));
     audio.addEventListener("play", () => {
       for (const other of document.querySelectorAll("audio.player")) if (other !== audio) other.pause();
     });
@@ -184,8 +275,14 @@
       c.title = r.route + ": similarity " + r.score.toFixed(3) + ", rank " + r.rank + " in this route";
       box.appendChild(c);
     }
+    if (ex.seed && typeof ex.seed.position === "number") {
+      const where = ex.seed.endpoint ? (ex.seed.position === 0 ? "start" : "end") : Math.round(ex.seed.position * 100) + "% of the way";
+      box.appendChild(el("span", "chip step", where));
+    }
     if (ex.segment) {
-      const c = el("span", "chip segment", "matched " + time(ex.segment.start) + "–" + time(ex.segment.end));
+      let text = "matched " + time(ex.segment.start) + "–" + time(ex.segment.end);
+      if (ex.segment.seed) text += " ~ " + time(ex.segment.seed.start) + "–" + time(ex.segment.seed.end) + " of the seed";
+      const c = el("span", "chip segment", text);
       c.title = "the part of the song closest to the query; the player starts there";
       box.appendChild(c);
     }
@@ -243,6 +340,10 @@
     if (e.target === dropzone && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); fileInput.click(); }
   });
   $("cross_genre").addEventListener("change", () => { if (textInput.value.trim()) searchText(); });
+  $("mix").addEventListener("click", mixSelected);
+  $("path").addEventListener("click", pathSelected);
+  $("save-m3u").addEventListener("click", saveM3u);
+  $("play-all").addEventListener("click", () => { queueOn = true; playFrom(0); });
 
   // -- microphone ----------------------------------------------------------------------------
   let recorder = null;

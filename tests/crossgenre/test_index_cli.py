@@ -74,7 +74,7 @@ def test_search_prints_a_ranked_table(indexed):
 def test_search_by_tempo_and_key(indexed):
     _, data, _ = indexed
     proc = run(["search", "around 120 bpm", "--bpm-min", "110", "-k", "5"], data)
-    assert "Read as music: tempo ~120 bpm (from: around 120 bpm)" in proc.stdout
+    assert "music: tempo ~120 bpm (from: around 120 bpm)" in proc.stdout
     assert re.search(r"\d+ bpm · [A-G][#b]? (major|minor) \(\d+[AB]\)", proc.stdout), proc.stdout
     out = json.loads(run(["search", "around 120 bpm", "--bpm-min", "110", "--json"], data).stdout)
     assert out and all(h["bpm"] >= 110 for h in out)
@@ -157,3 +157,47 @@ def test_killed_indexing_resumes_with_every_song_exactly_once(library, tmp_path)
     assert len(pairs) == len(set(pairs))
     assert {w["song_id"] for w in windows} == set(ids)
     store.close()
+
+
+def test_similar_mix_and_path_from_the_command_line_with_playlists(indexed, tmp_path):
+    import mutagen
+
+    library, data, _ = indexed
+    seed = library.song("Willow Road")
+    out = json.loads(run(["similar", str(seed.path), "-k", "3", "--json", "--max-per-artist", "1"], data).stdout)
+    assert len(out) == 3 and all(h["explanation"]["routes"] and h["explanation"]["segment"] for h in out)
+    same = json.loads(run(["similar", "Mara Åkesson - Willow Road", "-k", "3", "--json", "--max-per-artist", "1"], data).stdout)
+    assert [h["id"] for h in same] == [h["id"] for h in out]
+    playlist = tmp_path / "like.m3u8"
+    run(["mix", "Mara Åkesson - Willow Road", "Lumen Drift - Harbor Fog", "--not", "Ironwake - Cinder Throne",
+         "-k", "4", "--m3u", str(playlist), "--m3u-base", str(library.root)], data)
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U" and len(lines) == 9
+    for info, location in zip(lines[1::2], lines[2::2]):
+        assert re.fullmatch(r"#EXTINF:\d+,.+ - .+", info), info
+        assert not location.startswith("/") and mutagen.File(library.root / location) is not None
+    path = run(["path", "Lumen Drift - Harbor Fog", "Ironwake - Cinder Throne", "--steps", "3"], data)
+    rows = [line for line in path.stdout.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert len(rows) == 5 and "start" in rows[0] and "end" in rows[-1] and "of the way" in rows[2]
+    search = tmp_path / "search.m3u8"
+    run(["search", "heavy distorted guitars", "-k", "2", "--m3u", str(search)], data)
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in search.read_text().splitlines()[2::2])
+    bad = run(["similar", "Nobody - Nothing"], data, check=False)
+    assert bad.returncode == 2 and "no song in the index" in bad.stderr
+
+
+def test_exact_path_and_progress_with_speed(indexed, tmp_path):
+    """`--exact` indexes with the reference audio path into an index the fast path's searches accept, and
+    the progress line shows the rate in songs and in hours of audio per hour."""
+    library, _, _ = indexed
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for song in library.songs[:2]:
+        shutil.copy(song.path, folder / song.path.name)
+    data = tmp_path / "data"
+    proc = run(["index", str(folder), "--exact"], data)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 added" in proc.stdout
+    assert re.search(r"\d+ h of audio/h", proc.stderr), proc.stderr[-2000:]
+    assert re.search(r"song/s|s/song", proc.stderr)
+    assert stats(data)["songs"] == 2

@@ -208,6 +208,24 @@ def test_short_clip_is_repeat_padded_and_empty_audio_refused(encoder, clips):
         encoder.embed_song(np.zeros(0, np.float32))
 
 
+def test_fast_path_gives_the_exact_paths_vectors():
+    """The default CPU path (ONNX Runtime, log-mel over the kept windows only) against the reference path
+    (torch, whole-song log-mel): same windows, vectors and tags within float rounding, sampled or not,
+    for a song, a clip a little longer than a window, and one shorter than a window."""
+    import immich_memories_music
+
+    wave = decode_16k_mono(immich_memories_music.tracks_dir() / "calm/calm_acoustic_1.opus")  # 32.3 s
+    for max_windows in (None, 4):
+        fast = build({"model": "MSD_musicnn", "max_windows": max_windows}, Path("."))
+        exact = build({"model": "MSD_musicnn", "max_windows": max_windows, "exact": True}, Path("."))
+        assert isinstance(fast.net, musicnn.OnnxMusicnn) and isinstance(exact.net, MusicnnNet)
+        for clip in (wave, wave[: int(3.3 * SR)], wave[: SR // 2]):
+            a, b = fast.embed_song(clip), exact.embed_song(clip)
+            np.testing.assert_array_equal(a.starts, b.starts)
+            np.testing.assert_allclose(a.windows, b.windows, atol=1e-4)
+            np.testing.assert_allclose(a.tags, b.tags, atol=1e-5)
+
+
 # ---------------------------------------------------------------- factory
 
 
@@ -228,3 +246,12 @@ def test_missing_weights_package_says_how_to_install(monkeypatch):
     monkeypatch.setattr(musicnn.importlib.util, "find_spec", lambda name, *a: None if name == "musicnn" else real_find_spec(name, *a))
     with pytest.raises(ModelMissingError, match=r"pip install --no-deps musicnn==0\.1\.0"):
         build({"model": "MSD_musicnn"}, Path("."))
+
+
+def test_offline_profile_is_fast_by_default_and_exact_on_request(tmp_path):
+    from encoders.profile import load_profile
+
+    fast, exact = load_profile("offline", tmp_path), load_profile("offline", tmp_path, exact=True)
+    assert isinstance(fast.audio.net, musicnn.OnnxMusicnn) and fast.audio.mel_per_window
+    assert isinstance(exact.audio.net, MusicnnNet) and not exact.audio.mel_per_window
+    assert fast.versions == exact.versions  # one index, either path

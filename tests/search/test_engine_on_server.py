@@ -45,3 +45,30 @@ def test_server_search_finds_clips_covers_and_filters(server_index, library):
     metal = engine.search(Query(text="heavy distorted guitars", k=10, genre="Metal"))
     assert metal and all(h.song["genre"] == "Metal" for h in metal)
     assert engine.search(Query(text="heavy distorted guitars", k=10, cross_genre=True, query_genre="Metal"))
+
+
+def test_lite_and_the_server_rank_and_explain_alike(indexed, server_index, library):
+    """One fusion path: the same library on Milvus Lite and on a Milvus 2.3 server (another layout, no
+    hybrid search) gives the same order and the same shares for a text, a clip and a cover photo."""
+    import soundfile as sf
+
+    from scan import decode_audio
+
+    lite, server = SearchEngine(indexed[1]), SearchEngine(server_index[0])
+    song = max(library.songs, key=lambda s: s.duration)
+    buf = io.BytesIO()
+    sf.write(buf, decode_audio(song.path, 22050)[22050 * 3: 22050 * 9], 22050, format="WAV")
+    covered = next(s for s in library.songs if s.cover)
+    for query in (Query(text="slow sad piano, about leaving home", k=8), Query(audio=buf.getvalue(), k=8),
+                  Query(image=covered.cover, k=8), Query(text="loud guitars", k=8, weights={"sound": 1, "lyrics": 0.5})):
+        a, b = lite.answer(query), server.answer(query)
+        assert a.hits and [h.id for h in a.hits] == [h.id for h in b.hits], query.kind
+        assert a.reading == b.reading
+        for ha, hb in zip(a.hits, b.hits):
+            assert sum(m.share for m in ha.routes) == pytest.approx(1.0, abs=1e-9)
+            assert sum(m.part for m in ha.routes) == pytest.approx(ha.score, abs=1e-9)
+            assert all(m.share * ha.score == pytest.approx(m.part, abs=1e-9) for m in ha.routes)
+            # the same routes in the same order, each with the same share (float32 distances from two
+            # engines differ in the last bits; a score near 0 magnifies that in part / score)
+            assert [m.route for m in ha.routes] == [m.route for m in hb.routes]
+            assert [m.share for m in ha.routes] == pytest.approx([m.share for m in hb.routes], rel=1e-3, abs=1e-4)

@@ -234,6 +234,30 @@ def test_openapi_document_is_valid_and_covers_every_route(client, app):
             assert path in documented, f"{path} is not in the OpenAPI document"
 
 
+def test_one_declaration_validates_requests_and_writes_the_openapi_document(client):
+    """search.query.PARAMS: each declared limit is the one the document shows and the one requests meet."""
+    from search.query import PARAMS, ROUTE_NAMES
+
+    schema = client.get("/api/openapi.json").json["components"]["schemas"]["SearchRequest"]["properties"]
+    assert set(schema) == {p.name for p in PARAMS}
+    for p in PARAMS:
+        if p.kind == "int":
+            assert (schema[p.name]["minimum"], schema[p.name]["maximum"]) == (p.low, p.high)
+            assert search(client, text="calm", **{**{"k": 1}, p.name: p.high}).status_code == 200
+            for bad in (p.low - 1, p.high + 1):
+                r = search(client, text="calm", **{p.name: bad})
+                assert r.status_code == 400 and r.json["error"] == "invalid_query" and p.name in r.json["detail"]
+        elif p.kind == "text":
+            assert schema[p.name]["maxLength"] == p.max_len
+            r = search(client, **{"text": "calm", p.name: "x" * (p.max_len + 1)})
+            assert r.status_code == 400 and r.json["error"] == "invalid_query", p.name
+        elif p.kind in ("choice", "weights"):
+            enum = schema[p.name]["enum"] if p.kind == "choice" else schema[p.name]["propertyNames"]["enum"]
+            assert enum == list(p.choices)
+    assert schema["weights"]["propertyNames"]["enum"] == list(ROUTE_NAMES)
+    assert schema["k"]["default"] == 10
+
+
 # -- errors ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("body, code", [
     ({"text": ""}, "invalid_query"),

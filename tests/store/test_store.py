@@ -77,17 +77,6 @@ def test_delete_removes_song_and_parts(store):
     assert set(store.get_songs(["song000", "song001", "song003"])) == {"song000", "song003"}
 
 
-def test_hybrid_search_fuses_routes(store):
-    rng = np.random.default_rng(3)
-    recs = [record(i, rng) for i in range(10)]
-    store.write_songs(recs)
-    r = recs[4].row
-    hits = store.hybrid_search([("audio", r["audio"], 1.0, ""), ("lyrics", r["lyrics"], 1.0, "has_lyrics == true")], 5)
-    assert hits[0]["id"] == "song004"
-    weighted = store.hybrid_search([("audio", r["audio"], 1.0, ""), ("tags", r["tags"], 0.5, "")], 5, ranker="weighted")
-    assert weighted[0]["id"] == "song004"
-
-
 def test_prints_answer_many_queries_at_once_and_go_with_their_song(store):
     rng = np.random.default_rng(7)
     recs = [record(i, rng) for i in range(3)]

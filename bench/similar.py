@@ -1,0 +1,139 @@
+"""Similar-song latency at scale: `SongSearch.similar` over N synthetic songs on Milvus Lite (the embedded default).
+
+    .venv/bin/python bench/similar.py                          # 10k and 100k songs: ~10 min on a quiet 2-core machine
+    .venv/bin/python bench/similar.py --sizes 1000 --seeds 20  # a quick look
+
+Stored side: the synthetic library of bench/queries.py (random unit vectors of the offline profile's real
+dims per song: audio 200, joint 200, lyrics 384 for half the songs, cover 435 for 80 %, tags 50; `--windows`
+audio windows and `--prints` prints a song), loaded 1k songs at a time into one Milvus Lite file with
+VectorStore's collections. Nothing is encoded at query time, so no model runs.
+
+Measured per size, taking turns seed by seed (so a change in the shared machine's load falls on all alike):
+  similar        SongSearch.similar(seed, k=10): the full answer, explanations (segments) included
+  routes only    the same without the segment explanations (explain=False)
+  one route      VectorStore.search("audio", vector, 10): one Milvus search, the floor under any query
+  options        similar with max 1 per artist and album, seed's album excluded, a year range
+The similar / one-route ratio is the figure that holds across machines. Random vectors make no song a
+near-duplicate candidate, so the print comparison (which runs only for candidates whose sound is almost
+the seed's) costs nothing here; on a real library it reads the prints of those few songs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import report  # noqa: E402
+from queries import SyntheticLibrary, insert_rows, insert_songs  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="library sizes (songs), ascending, multiples of 1000")
+    parser.add_argument("--seeds", type=int, default=40, help="seed songs timed at each size")
+    parser.add_argument("--windows", type=int, default=10, help="audio windows stored per song")
+    parser.add_argument("--prints", type=int, default=2, help="audio prints stored per song")
+    parser.add_argument("--chunks", type=int, default=3, help="lyric chunks per song with lyrics")
+    parser.add_argument("--workdir", type=Path, help="where the Milvus Lite file goes (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=report.RESULTS)
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",")})
+    if any(s % SyntheticLibrary.BLOCK for s in sizes):
+        parser.error("sizes must be multiples of 1000")
+
+    from encoders.device import hub_offline
+
+    hub_offline()
+    from encoders.profile import load_profile
+    from search.similar import SongOptions, SongSearch
+    from store import VectorStore
+
+    started = time.perf_counter()
+    info = {"date": report.now(), "command": report.command("similar.py", argv), "machine_before": report.machine()}
+    results, path = [], None
+    with tempfile.TemporaryDirectory(prefix="crossgenre-similar-", dir=args.workdir) as tmp:
+        profile = load_profile("offline", Path(tmp) / "models")
+        fields = profile.vector_fields
+        store = VectorStore(str(Path(tmp) / "bench.db"), prefix="bench")
+        store.open(fields, profile.printer.dim)
+        lib = SyntheticLibrary(fields, args.windows, args.chunks, args.prints, profile.printer.dim)
+        songs = SongSearch(store)
+        have = 0
+        for size in sizes:
+            t0 = time.perf_counter()
+            for b in range(have // lib.BLOCK, size // lib.BLOCK):
+                data = lib.block(b)
+                rows = lib.rows(b, data)
+                insert_rows(store, store.windows, rows["windows"], fields["audio"])
+                insert_rows(store, store.chunks, rows["chunks"], fields["lyrics"])
+                insert_rows(store, store.prints, rows["prints"], lib.print_dim)
+                insert_songs(store, rows["songs"], fields)
+            store.flush()
+            have = size
+            load_s = time.perf_counter() - t0
+            print(f"N={size}: loaded in {load_s:.1f} s; measuring...", flush=True)
+            rng = np.random.default_rng(size)
+            seeds = [lib.song_id(int(i)) for i in rng.choice(size, args.seeds, replace=False)]
+            audio = store.get_songs(seeds, ["id", "audio"])
+            diverse = SongOptions(k=10, max_per_artist=1, max_per_album=1, exclude_seed_album=True,
+                                  year_min=1980, year_max=2020)
+            kinds = {
+                "similar": lambda s: songs.similar(s),
+                "routes_only": lambda s: songs.similar(s, explain=False),
+                "one_route": lambda s: store.search("audio", audio[s]["audio"], 10),
+                "options": lambda s: songs.similar(s, diverse),
+            }
+            for s in seeds[:3]:  # warm-up: Milvus loads segments, the calibration samples are drawn
+                for run in kinds.values():
+                    run(s)
+            times = {k: [] for k in kinds}
+            broken = 0
+            for s in seeds:
+                for kind, run in kinds.items():
+                    t = time.perf_counter()
+                    out = run(s)
+                    times[kind].append(time.perf_counter() - t)
+                    if kind == "options":
+                        broken += _breaks(store, out, s)
+            row = {"songs": size, "windows": size * args.windows, "prints": size * args.prints,
+                   "load_s": round(load_s, 1), **{k: report.percentiles(v) for k, v in times.items()},
+                   "options_lists_breaking_them": broken, "memory": report.memory(),
+                   "loadavg_1m": report.machine()["loadavg_1m"]}
+            row["similar_over_one_route_p50"] = round(row["similar"]["p50_ms"] / row["one_route"]["p50_ms"], 2)
+            results.append(row)
+            print("  " + ", ".join(f"{k} p50 {row[k]['p50_ms']:.1f} ms (p95 {row[k]['p95_ms']:.1f})" for k in kinds)
+                  + f"; similar / one route {row['similar_over_one_route_p50']}; lists breaking options: {broken}; "
+                  f"milvus RSS {row['memory']['milvus_rss_mib']} MiB; load {row['loadavg_1m']}", flush=True)
+            out = {**info, "setup": {"windows_per_song": args.windows, "prints_per_song": args.prints,
+                                     "chunks_per_song_with_lyrics": args.chunks, "seeds": args.seeds, "fields": fields,
+                                     "backend": "Milvus Lite (FLAT)"},
+                   "sizes": results, "machine_after": report.machine(), "total_s": round(time.perf_counter() - started, 1)}
+            path = report.write("similar", out, args.out, path)
+        store.close()
+    last = results[-1]
+    p50 = last["similar"]["p50_ms"]
+    print(f"goal similar p50 <= 30 ms at {last['songs']} songs: {'met' if p50 <= 30 else 'not met'} ({p50} ms)")
+    print(f"wrote {path}")
+    return out
+
+
+def _breaks(store, hits, seed) -> int:
+    """1 when a list breaks its options (two songs of one artist or album, the seed's album, a year outside)."""
+    rows = store.get_songs([h.id for h in hits] + [seed], ["id", "artist", "album", "year"])
+    artists = [rows[h.id]["artist"] for h in hits]
+    albums = [rows[h.id]["album"] for h in hits]
+    bad = (len(set(artists)) < len(artists) or len(set(albums)) < len(albums) or rows[seed]["album"] in albums
+           or any(not 1980 <= rows[h.id]["year"] <= 2020 for h in hits))
+    return int(bad)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Ranking and explaining: the per-route results of one query fused into one score per song, and each
+hit's score split into its routes' parts.
+
+Every route, song-level or not (audio windows, prints), is turned into a part on one scale by
+`route_part`, and a song's score is the sum of its parts, so the explanation's shares (part / score)
+add up to 1 for every hit, whatever the backend. Rankers:
+  calibrated  weight x standard deviations above the query's mean similarity to a random sample of the
+              library (text and image queries' default). Routes on unlike scales become comparable, a
+              route that tells songs apart counts more than one that does not, and a song without
+              lyrics or a cover counts as average (part 0) on the routes it lacks.
+  rrf         reciprocal rank fusion, 1 / (60 + rank) per route (clips' default); the print route keeps
+              its weight, so the song a clip was cut from outranks songs that merely sound alike.
+  weighted    weight x similarity (a request that gives weights without a ranker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .query import RouteMatch
+
+RRF_K = 60
+PRINT_MIN_SHARE = 0.2  # a song must win this share of a clip's prints to count as its source
+
+# {route: {song id: (similarity, rank in that route)}}
+PerRoute = dict[str, dict[str, tuple[float, int]]]
+
+
+def route_part(name: str, score: float, rank: int, weights: dict, ranker: str,
+               calibration: tuple[float, float] | None = None) -> float:
+    """One route's part of a song's score."""
+    if ranker == "calibrated":
+        mean, std = calibration
+        return weights.get(name, 1.0) * (score - mean) / std
+    if ranker == "rrf":
+        return (weights.get(name, 1.0) if name == "print" else 1.0) / (RRF_K + rank)
+    return weights.get(name, 1.0) * score
+
+
+def fuse(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> dict[str, float]:
+    """Each song's score: the sum of its parts over the routes that found it."""
+    fused: dict[str, float] = {}
+    for name, found in per_route.items():
+        for sid, (score, rank) in found.items():
+            fused[sid] = fused.get(sid, 0.0) + route_part(name, score, rank, weights, ranker, calibration.get(name))
+    return fused
+
+
+def explain(sid: str, score: float, per_route: PerRoute, weights: dict, ranker: str,
+            calibration: dict) -> list[RouteMatch]:
+    """How each route saw one song; shares are parts / score, so they sum to 1 (a below-average route's
+    share is negative: it pulled the song down)."""
+    matches = []
+    for name, found in per_route.items():
+        if sid in found:
+            s, r = found[sid]
+            matches.append(RouteMatch(name, s, r, part=route_part(name, s, r, weights, ranker, calibration.get(name))))
+    total = sum(m.part for m in matches)
+    for m in matches:
+        m.share = m.part / total if total else 1.0 / len(matches)
+    matches.sort(key=lambda m: -m.share)
+    return matches
+
+
+def calibration_sample(store, field: str, flt: str, n: int) -> np.ndarray:
+    """Up to n stored vectors of one field, of a random sample of the songs that `flt` lets through.
+
+    Song ids are hashes of paths, so the songs whose id starts with a given hex prefix are a random
+    sample of the library. The prefix is drawn with the number of songs as the seed: the sample is the
+    same on every backend for one library, and it changes when the library does.
+    """
+    total = store.count(flt)
+    if total == 0:
+        return np.zeros((0, store.vector_fields[field]), np.float32)
+    digits = 0
+    while total / 16 ** (digits + 1) >= n:  # the longest prefix whose songs are still at least n
+        digits += 1
+    seed = int.from_bytes(hashlib.blake2b(f"{total}:{field}:{flt}".encode(), digest_size=8).digest(), "big")
+    rng = np.random.default_rng(seed)
+    prefix = "".join(rng.choice(list("0123456789abcdef"), digits))
+    where = " and ".join(f"({c})" for c in (flt, f'id like "{prefix}%"' if prefix else "") if c)
+    ids = sorted(row["id"] for row in store.iter_songs(["id"], filter=where))
+    chosen = sorted(str(x) for x in rng.choice(ids, min(n, len(ids)), replace=False)) if ids else []
+    rows = store.get_songs(chosen, ["id", field])
+    dim = store.vector_fields[field]
+    return np.asarray([rows[i][field] for i in chosen if i in rows], np.float32).reshape(-1, dim)
+
+
+def mean_std(scores: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of a route's background scores ((0, 1) when there are too few)."""
+    if len(scores) < 2:
+        return 0.0, 1.0
+    return float(scores.mean()), max(float(scores.std()), 1e-3)
+
+
+def diversify(order: list[str], scores: dict[str, float], songs: dict[str, dict], decay: float = 0.6) -> list[str]:
+    """Greedy re-ranking that spreads results over genres: each repeat of a genre scales a score by `decay`."""
+    remaining = [sid for sid in order if sid in songs]
+    floor = min((scores[sid] for sid in remaining), default=0.0)
+    counts: dict[str, int] = {}
+    out = []
+    while remaining:  # scores shifted to be positive, so that scaling always lowers them
+        best = max(remaining, key=lambda sid: (scores[sid] - floor + 1e-6) * decay ** counts.get(songs[sid].get("genre", ""), 0))
+        remaining.remove(best)
+        g = songs[best].get("genre", "")
+        counts[g] = counts.get(g, 0) + 1
+        out.append(best)
+    return out

@@ -1,0 +1,161 @@
+"""Every read of a VectorStore: counts, song rows, and the searches of songs, windows, chunks and prints.
+
+`StoreReads` is the read half of `VectorStore` (store/milvus.py), which provides the client, the
+collection names and the layout; filter expressions are built with `quote` and `quote_list`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+QUERY_PAGE = 1000
+MAX_IN_FILTER = 500  # ids per `id in [...]` expression
+
+
+def quote(value: str) -> str:
+    """A Milvus string literal: quotes and backslashes escaped, other characters as they are
+    (Milvus does not read JSON's \\uXXXX escapes, so "Åkesson" must stay "Åkesson")."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def quote_list(values) -> str:
+    """A Milvus expression list of string literals: ["a", "b"]."""
+    return json.dumps([str(v) for v in values], ensure_ascii=False)
+
+
+def batches(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class StoreReads:
+    """Reads and searches; mixed into VectorStore."""
+
+    # -- reads ---------------------------------------------------------------------------------
+    def count(self, filter: str = "") -> int:
+        rows = self.client.query(self.songs, filter=filter, output_fields=["count(*)"],
+                                 **self._consistency(self.songs))
+        return int(rows[0]["count(*)"])
+
+    def count_parts(self) -> tuple[int, int]:
+        """(audio windows, lyric chunks) stored."""
+        counts = [self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))
+                  for name in (self.windows, self.chunks)]
+        return int(counts[0][0]["count(*)"]), int(counts[1][0]["count(*)"])
+
+    def iter_songs(self, output_fields: list[str], filter: str = ""):
+        """Every song row (only the asked fields), page by page."""
+        own, side = self._split_fields(output_fields)
+        it = self.client.query_iterator(self.songs, batch_size=QUERY_PAGE, filter=filter, output_fields=own,
+                                        **self._consistency(self.songs))
+        try:
+            while True:
+                page = it.next()
+                if not page:
+                    break
+                self._add_side_vectors(page, side)
+                yield from page
+        finally:
+            it.close()
+
+    def get_songs(self, ids: list[str], output_fields: list[str] | None = None) -> dict[str, dict]:
+        own, side = self._split_fields(output_fields)
+        out = {}
+        for part in batches(list(ids), MAX_IN_FILTER):
+            rows = self.client.query(self.songs, filter=f"id in {quote_list(part)}", output_fields=own,
+                                     **self._consistency(self.songs))
+            self._add_side_vectors(rows, side)
+            out.update({row["id"]: row for row in rows})
+        return out
+
+    def query_rows(self, filter: str, limit: int) -> list[dict]:
+        """Up to `limit` whole song rows (every scalar and song vector) matching a filter."""
+        rows = self.client.query(self.songs, filter=filter, output_fields=["*"], limit=limit,
+                                 **self._consistency(self.songs))
+        self._add_side_vectors(rows, self._side_fields())
+        return rows
+
+    def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
+        """Every stored audio window or print ("windows" or "prints") of these songs, with its vector:
+        [{song_id, start, end, vector}] in no particular order."""
+        collection = {"windows": self.windows, "prints": self.prints}[kind]
+        out = []
+        for part in batches(list(song_ids), MAX_IN_FILTER):
+            out += self.client.query(collection, filter=f"song_id in {quote_list(part)}",
+                                     output_fields=["song_id", "start", "end", "vector"], **self._consistency(collection))
+        return out
+
+    def _split_fields(self, fields: list[str] | None) -> tuple[list[str] | None, list[str]]:
+        """(fields kept in the songs collection, side vector fields) of an output field list."""
+        if fields is None or not self.split:
+            return fields, []
+        if "*" in fields:
+            return fields, self._side_fields()
+        side = [f for f in fields if f in self._side_fields()]
+        return [f for f in fields if f not in side] or ["id"], side
+
+    def _add_side_vectors(self, rows: list[dict], side: list[str]) -> None:
+        if not side or not rows:
+            return
+        ids = quote_list([r["id"] for r in rows])
+        for f in side:
+            rows_f = self.client.query(self.side(f), filter=f"id in {ids}", output_fields=["vector"],
+                                       **self._consistency(self.side(f)))
+            vectors = {r["id"]: r["vector"] for r in rows_f}
+            for r in rows:
+                r[f] = vectors.get(r["id"])
+
+    def search(self, field: str, vector: np.ndarray, limit: int, filter: str = "", output_fields=None) -> list[dict]:
+        """Songs nearest to `vector` in one vector field: [{id, distance, entity}] best first."""
+        collection, anns = (self.side(field), "vector") if field in self._side_fields() else (self.songs, field)
+        res = self.client.search(
+            collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=anns, limit=limit,
+            filter=filter, output_fields=[] if collection != self.songs else output_fields or [],
+            search_params=self._search_params(limit), **self._consistency(collection),
+        )
+        hits = list(res[0])
+        if output_fields and collection != self.songs:
+            rows = self.get_songs([h["id"] for h in hits], ["id", *output_fields])
+            for h in hits:
+                h["entity"] = {k: rows.get(h["id"], {}).get(k) for k in output_fields}
+        return hits
+
+    def search_windows(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
+        """Audio windows nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
+        start, end}}] best first."""
+        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
+        res = self.client.search(
+            self.windows, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
+            filter=flt, output_fields=["song_id", "start", "end"], search_params=self._search_params(limit),
+            **self._consistency(self.windows),
+        )
+        return list(res[0])
+
+    def search_prints(self, vectors: np.ndarray, limit: int) -> list[list[dict]]:
+        """For each query print, the nearest song prints: [[{id, distance, entity: {song_id, start}}]]."""
+        if len(vectors) == 0:
+            return []
+        res = self.client.search(
+            self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
+            output_fields=["song_id", "start"], search_params=self._search_params(limit),
+            **self._consistency(self.prints),
+        )
+        return [list(r) for r in res]
+
+    def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
+        """Lyric chunks nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
+        text}}] best first."""
+        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
+        res = self.client.search(
+            self.chunks, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
+            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit),
+            **self._consistency(self.chunks),
+        )
+        return list(res[0])
+
+    def _search_params(self, limit: int) -> dict:
+        if self.index_type == "HNSW":
+            return {"metric_type": "IP", "params": {"ef": max(64, limit * 2)}}
+        return {"metric_type": "IP", "params": {}}

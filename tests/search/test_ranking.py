@@ -1,0 +1,65 @@
+"""The calibration sample: random over the library, the same for one library, new when the library changes."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from search.ranking import calibration_sample
+from store import SongRecord, VectorStore
+
+FIELDS = {"audio": 8, "lyrics": 4, "cover": 4, "joint": 8, "tags": 4}
+
+
+def record(i: int, rng) -> SongRecord:
+    sid = hashlib.blake2b(f"/music/{i}.flac".encode(), digest_size=8).hexdigest()  # ids are path hashes
+    row = {"id": sid, "path": f"/music/{i}.flac", "content_hash": "h", "mtime": 1.0, "size": 1, "title": str(i),
+           "artist": "", "album": "", "album_artist": "", "genre": "Rock" if i % 2 else "Jazz", "genre_source": "tag",
+           "raw_genre": "", "year": 2000, "track_number": i, "duration": 1.0, "musicbrainz_track_id": "",
+           "musicbrainz_album_id": "", "musicbrainz_artist_id": "", "has_lyrics": False, "has_cover": False,
+           "lyrics_source": "", "cover_source": "", "profile": "offline", "fusion_version": "none", "extra": {}}
+    for name, dim in FIELDS.items():
+        v = rng.normal(size=dim).astype(np.float32)
+        row[name] = v / np.linalg.norm(v)
+    return SongRecord(row, np.zeros(1), np.ones(1), row["audio"][None], [], None,
+                      print_starts=np.zeros(1), print_vectors=row["audio"][None])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = VectorStore(str(tmp_path_factory.mktemp("sample") / "index.db"), prefix="sample")
+    s.open(FIELDS, 8)
+    records = [record(i, np.random.default_rng(i)) for i in range(300)]
+    s.write_songs(records)
+    yield s, records
+    s.close()
+
+
+def ids_of(sample: np.ndarray, records) -> list[int]:
+    by_vector = {r.row["audio"].tobytes(): i for i, r in enumerate(records)}
+    return sorted(by_vector[v.astype(np.float32).tobytes()] for v in sample)
+
+
+def test_the_sample_is_random_and_follows_the_library(store):
+    s, records = store
+    first = ids_of(calibration_sample(s, "audio", 'genre == "Rock"', 8), records)
+    assert len(first) == 8 and all(i % 2 for i in first)  # stored vectors of songs the filter lets through
+    rock = [i for i in range(len(records)) if i % 2]
+    assert first != rock[:8]  # not the first rows written
+    assert first != sorted(sorted(rock, key=lambda i: records[i].row["id"])[:8])  # nor the first ids
+    assert ids_of(calibration_sample(s, "audio", 'genre == "Rock"', 8), records) == first  # one library, one sample
+    extra = record(301, np.random.default_rng(301))  # one more song, written last
+    s.write_songs([extra])
+    try:
+        assert ids_of(calibration_sample(s, "audio", 'genre == "Rock"', 8), [*records, extra]) != first
+    finally:
+        s.delete_songs([extra.row["id"]])
+
+
+def test_route_names_come_from_one_list():
+    from search.engine import DEFAULT_WEIGHTS, KIND_DEFAULTS
+    from search.query import PARAM, ROUTE_NAMES
+
+    assert set(DEFAULT_WEIGHTS) == set(ROUTE_NAMES)
+    assert all(set(weights) <= set(ROUTE_NAMES) for _, weights in KIND_DEFAULTS.values())
+    assert PARAM["weights"].choices == ROUTE_NAMES
