@@ -147,6 +147,8 @@ SCHEMAS = {
                       "properties": {"kind": {"type": "string", "enum": ["text", "audio", "image"]},
                                      "k": {"type": "integer"}, "text": {"type": "string"},
                                      "sound": {"type": "string", "description": "the text's sound part"},
+                                     "music": {"type": "string",
+                                               "description": "the tempo, key and mood the text named, as read"},
                                      "subject": {"type": "string",
                                                  "description": "what the words should be about (after 'about')"},
                                      "genre_guessed": {"type": "string",
