@@ -47,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import report  # noqa: E402  (bench/report.py, beside this file)
+from store.schema import part_key, song_key  # noqa: E402
 
 TEXTS = [
     "calm acoustic guitar", "upbeat electronic dance", "gentle piano for a rainy evening", "energetic drums",
@@ -81,7 +82,7 @@ def song_scalars(i: int, genre: str, year: int, has_lyrics: bool, has_cover: boo
         "duration": 240.0, "musicbrainz_track_id": "", "musicbrainz_album_id": "", "musicbrainz_artist_id": "",
         "has_lyrics": has_lyrics, "has_cover": has_cover, "lyrics_source": "embedded" if has_lyrics else "",
         "cover_source": "folder", "profile": "offline", "fusion_version": "synthetic",
-        "extra": {"window_policy": "synthetic"},
+        "extra": {"window_policy": "synthetic"}, "key": song_key(sid),
     }
 
 
@@ -131,16 +132,17 @@ class SyntheticLibrary:
                                bool(data["has_cover"][j]))
             for k in self.fields:
                 row[k] = data[k][j].tolist()
+            row["extra"]["parts"] = {"windows": self.windows, "chunks": self.chunks if has_lyrics else 0, "prints": self.prints}
             songs.append(row)
+            key = song_key(sid)
             for n in range(self.windows):
-                windows.append({"id": f"{sid}:{n}", "song_id": sid, "start": n * WINDOW_SECONDS,
+                windows.append({"id": part_key(key, n), "song_id": sid, "start": n * WINDOW_SECONDS,
                                 "end": (n + 1) * WINDOW_SECONDS, "vector": data["window_vectors"][j * self.windows + n].tolist()})
             for n in range(self.prints):
-                prints.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(n), "end": n + PRINT_SECONDS,
-                               "vector": data["print_vectors"][j * self.prints + n].tolist()})
+                prints.append({"id": part_key(key, n), "vector": data["print_vectors"][j * self.prints + n].tolist()})
             if has_lyrics:
                 for n in range(self.chunks):
-                    chunks.append({"id": f"{sid}:{n}", "song_id": sid, "text": f"line {n} of song {i}",
+                    chunks.append({"id": part_key(key, n), "song_id": sid, "text": f"line {n} of song {i}",
                                    "vector": data["chunk_vectors"][j * self.chunks + n].tolist()})
         return {"songs": songs, "windows": windows, "chunks": chunks, "prints": prints}
 
@@ -148,9 +150,8 @@ class SyntheticLibrary:
 def insert_rows(store, collection: str, rows: list[dict], dim: int) -> None:
     """Insert rows into one of the store's collections in requests of at most ~INSERT_ROWS_BYTES of vectors.
 
-    VectorStore.write_songs first deletes each song's old windows and chunks by `song_id in [...]`,
-    which scans those collections: right for the indexer's batches of 16, far too slow to bulk-load a
-    million windows. So bulk loading goes straight to the store's client and collections (same schema).
+    Bulk loading goes straight to the store's client and collections (same schema and keys as
+    VectorStore.write_songs), in larger requests than the indexer's batches of 16 songs.
     """
     per = max(1, INSERT_ROWS_BYTES // (4 * dim))
     for i in range(0, len(rows), per):

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("similar", help="songs like a song of the library (nothing is encoded)")
     _common(p)
     p.add_argument("song", help='a song: its id, its file\'s path, or "artist - title"')
+    p.add_argument("--but", metavar="TEXT", help='like this, but ...: a description that moves the song\'s sound '
+                   'toward it, e.g. --but "acoustic guitar"')
     _song_options(p)
     p.set_defaults(func=cmd_similar)
 
@@ -290,7 +292,7 @@ def _songs_command(args, run) -> int:
     """Open the index, run `run(songs, options)` for its hits, print them (and write the playlist)."""
     ws, songs, options = _open_songs(args)
     try:
-        hits = run(songs, options)
+        hits = run(songs, options, ws)
         _write_playlist(args, hits, ws.store)
     finally:
         ws.close()
@@ -299,16 +301,22 @@ def _songs_command(args, run) -> int:
 
 
 def cmd_similar(args) -> int:
-    return _songs_command(args, lambda songs, options: songs.similar(songs.resolve(args.song), options))
+    from search.similar import text_modifier
+
+    def run(songs, options, ws):
+        modifier = text_modifier(ws, args.but) if args.but else None  # the workspace holds profile and model lock
+        return songs.similar(songs.resolve(args.song), options, modifier=modifier)
+
+    return _songs_command(args, run)
 
 
 def cmd_mix(args) -> int:
-    return _songs_command(args, lambda songs, options: songs.mix(
+    return _songs_command(args, lambda songs, options, _: songs.mix(
         [songs.resolve(s) for s in args.songs], [songs.resolve(s) for s in args.negative], options))
 
 
 def cmd_path(args) -> int:
-    return _songs_command(args, lambda songs, options: songs.path(
+    return _songs_command(args, lambda songs, options, _: songs.path(
         songs.resolve(args.start), songs.resolve(args.end), args.steps, options))
 
 

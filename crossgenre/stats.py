@@ -6,6 +6,8 @@ from collections import Counter
 
 from .workspace import Workspace
 
+MILVUS_ROW_BYTES = 16  # what Milvus itself keeps for every row: a row id and a timestamp
+
 
 def collect_stats(ws: Workspace) -> dict:
     store = ws.store
@@ -19,6 +21,7 @@ def collect_stats(ws: Workspace) -> dict:
         covers += bool(row["has_cover"])
         seconds += row["duration"] or 0.0
     windows, chunks = store.count_parts()
+    parts = store.stored_parts()
     return {
         "songs": store.count(),
         "with_lyrics": lyrics,
@@ -26,6 +29,9 @@ def collect_stats(ws: Workspace) -> dict:
         "hours": round(seconds / 3600, 2),
         "audio_windows": windows,
         "lyric_chunks": chunks,
+        # what each stored kind of vector costs per second of audio, row overhead included
+        "bytes_per_audio_second": {kind: round((p["rows"] * (p["bytes_per_row"] + MILVUS_ROW_BYTES)) / seconds, 1)
+                                   if seconds else 0.0 for kind, p in parts.items()},
         "genres": dict(genres.most_common()),
         "predicted_genres": predicted,
         "versions": store.read_meta("versions", {}),
@@ -41,6 +47,7 @@ def format_stats(s: dict) -> str:
         f"With lyrics:  {s['with_lyrics']}",
         f"With cover:   {s['with_cover']}",
         f"Audio windows {s['audio_windows']}, lyric chunks {s['lyric_chunks']}",
+        "Stored bytes per second of audio: " + ", ".join(f"{k} {v}" for k, v in s["bytes_per_audio_second"].items()),
         f"Profile:      {v.get('profile')} (audio {v.get('audio')}, {v.get('window_policy')} windows; "
         f"lyrics {v.get('lyrics')}; covers {v.get('cover')})",
         f"Fusion:       {s['fusion'].get('version', 'not fitted yet')}",

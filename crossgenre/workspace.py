@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from encoders.profile import Profile, load_profile, resolve_profile_name
 from store import VectorStore
+from store.schema import LAYOUT
 
 from .config import Config
 from scan.errors import CrossgenreError, ProfileMismatchError
@@ -48,11 +49,16 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
     if store.exists():
         recorded = store.read_meta("versions")
+        old_layout = store.layout() != LAYOUT
         older = store.missing_scalars()
-        if older:
-            log.warning("The index predates the fields %s; re-embedding every song.", ", ".join(older[:4]))
-        if rebuild or older or (recorded and recorded != profile.versions) or store.stored_vector_fields() != profile.vector_fields:
-            if recorded and recorded != profile.versions:
+        if (rebuild or old_layout or older or (recorded and recorded != profile.versions)
+                or store.stored_vector_fields() != profile.vector_fields):
+            if old_layout:
+                log.warning("The index at %s has an older store layout (%d, now %d); rebuilding it: every song is "
+                            "embedded again.", config.uri, store.layout(), LAYOUT)
+            elif older:
+                log.warning("The index predates the fields %s; re-embedding every song.", ", ".join(older[:4]))
+            elif recorded and recorded != profile.versions:
                 log.warning("The index was built with %s; re-embedding every song with %s.", _describe(recorded), _describe(profile.versions))
             store.drop()
             _drop_fusion(config)

@@ -109,7 +109,7 @@ class Descriptors:
     def row_fields(self) -> dict:
         """The song row's descriptor scalars (store/schema.py), filterable."""
         return {"bpm": self.bpm, "bpm_confidence": self.bpm_confidence, "beat_regularity": self.beat_regularity,
-                "key": self.key, "mode": self.mode, "camelot": camelot(self.key, self.mode),
+                "tonic": self.key, "mode": self.mode, "camelot": camelot(self.key, self.mode),
                 "key_confidence": self.key_confidence, "loudness_db": self.loudness_db,
                 "dynamic_range_db": self.dynamic_range_db, "brightness_hz": self.brightness_hz,
                 "onset_rate": self.onset_rate, "energy": self.energy}
@@ -337,9 +337,9 @@ def words(d: dict) -> str:
     parts = []
     if d.get("bpm"):
         parts.append(f"{d['bpm']:.0f} bpm")
-    if d.get("key"):
-        code = camelot(d["key"], d.get("mode", ""))
-        parts.append(f"{key_label(d['key'], d.get('mode', ''))}" + (f" ({code})" if code else ""))
+    if d.get("tonic"):
+        code = camelot(d["tonic"], d.get("mode", ""))
+        parts.append(f"{key_label(d['tonic'], d.get('mode', ''))}" + (f" ({code})" if code else ""))
     brightness = d.get("brightness_hz")
     if brightness:
         parts.append("bright" if brightness > 2600 else "dark" if brightness < 1400 else "warm")

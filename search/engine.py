@@ -116,11 +116,11 @@ class SearchEngine:
         searches = {r.name: partial(self.store.search, r.field, r.vector, limit, _and(flt, r.filter)) for r in active}
         windows = plan.window_vector is not None and weights.get("audio_windows", 0) > 0
         prints = plan.prints is not None and len(plan.prints) and weights.get("print", 0) > 0
-        allowed = self._allowed(flt) if windows or prints else None  # only those routes need the ids
         if windows:
+            allowed = self._allowed(flt)  # windows live outside the songs collection: the ids a filter passes
             searches["audio_windows"] = partial(self._best_windows, plan.window_vector, limit, allowed)
         if prints:
-            searches["print"] = partial(self._print_sources, plan, allowed)
+            searches["print"] = partial(self._print_sources, plan, flt)
         found = dict(zip(searches, _SEARCHES.map(lambda f: f(), searches.values())))
 
         per_route: PerRoute = {}
@@ -161,19 +161,16 @@ class SearchEngine:
             return None
         return {row["id"] for row in self.store.iter_songs(["id"], filter=flt)}
 
-    def _print_sources(self, plan: Plan, allowed) -> tuple[list[tuple[str, float]], dict[str, float]]:
+    def _print_sources(self, plan: Plan, flt: str) -> tuple[list[tuple[str, float]], dict[str, float]]:
         """Songs a clip may have been cut from: [(song id, share of clip prints it won)], and the offset
-        (seconds into the song) where the clip starts, from the prints that voted for it."""
-        votes: dict[str, list[float]] = {}
-        for clip_start, found in zip(plan.print_starts, self.store.search_prints(plan.prints, 1)):
-            if found and (allowed is None or found[0]["entity"]["song_id"] in allowed):
-                e = found[0]["entity"]
-                votes.setdefault(e["song_id"], []).append(e["start"] - clip_start)
-        n = len(plan.prints)
-        sources = sorted(((sid, len(v) / n) for sid, v in votes.items() if len(v) / n >= PRINT_MIN_SHARE),
-                         key=lambda kv: -kv[1])
-        offsets = {sid: _most_common_offset(votes[sid]) for sid, _ in sources}
-        return sources, offsets
+        (seconds into the song) where the clip starts. A filter is applied to the few songs that won
+        votes, in Milvus."""
+        found = self.store.search_prints(plan.prints, 1)
+        sources, offsets = print_votes(found, plan.print_starts, len(plan.prints))
+        if flt and sources:
+            passing = self.store.ids_passing([sid for sid, _ in sources], flt)
+            sources = [(sid, share) for sid, share in sources if sid in passing]
+        return sources, {sid: offsets[sid] for sid, _ in sources}
 
     def _best_windows(self, vector, limit, allowed) -> list[tuple[str, float]]:
         """Songs by their best-matching audio window: [(song id, similarity)] best first."""
@@ -242,6 +239,20 @@ def _hit(sid: str, rank: int, score: float, row: dict, matches) -> Hit:
     song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
     song["window_policy"] = extra.get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"), feel=words(row))
+
+
+def print_votes(found: list[list[dict]], clip_starts, n: int) -> tuple[list[tuple[str, float]], dict[str, float]]:
+    """The vote over a clip's prints: each clip print's nearest song print votes for its song, and a song's
+    share is the share of clip prints that voted for it (a song that repeats itself wins votes at several
+    offsets: all count). Returns ([(song id, share)] best first, share >= PRINT_MIN_SHARE) and the offset
+    (seconds into the song) where the clip starts in each of them, from the prints that voted for it."""
+    votes: dict[str, list[float]] = {}
+    for clip_start, hits in zip(clip_starts, found):
+        if hits:
+            e = hits[0]["entity"]
+            votes.setdefault(e["song_id"], []).append(e["start"] - clip_start)
+    sources = sorted(((sid, len(v) / n) for sid, v in votes.items() if len(v) / n >= PRINT_MIN_SHARE), key=lambda kv: -kv[1])
+    return sources, {sid: _most_common_offset(votes[sid]) for sid, _ in sources}
 
 
 def _most_common_offset(offsets: list[float], step: float = 0.25) -> float:

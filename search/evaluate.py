@@ -4,8 +4,11 @@ Each manifest line is one query:
   {"id": "calm-1", "text": "calm relaxing music", "relevant": ["calm/a.opus", ...], "group": "mood"}
   {"id": "clip-3", "audio": "calm/a.opus", "start": 8, "seconds": 10, "degrade": {"noise_snr": 10}, "relevant": ["calm/a.opus"]}
   {"id": "cover-2", "image": "calm/cover.png", "degrade": {"crop": 0.85, "jpeg": 40}, "relevant": [...]}
+  {"id": "like-4", "song": "calm/a.opus", "options": {"max_per_artist": 2}, "relevant": ["calm/b.opus", ...]}
+A "song" query asks for the songs like a library song (search.similar; "options" are SongOptions fields).
 Optional: "cross_genre": true, "genre" (the query's genre), "k". Paths are relative to the library root.
-Metrics: R@1/5/10 (whether a relevant song is in the top k: for an album or a mood, any of its songs), MRR, nDCG@10 (binary gains), mAP,
+Metrics: R@1/5/10 (whether a relevant song is in the top k: for an album or a mood, any of its songs), P@10 (the share
+of the top 10 that is relevant), MRR, nDCG@10 (binary gains), mAP,
 per group and per genre, and the cross-genre share (top-10 results outside the query's genre).
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from .query import Query
 
-METRICS = ("R@1", "R@5", "R@10", "MRR", "nDCG@10", "mAP")
+METRICS = ("R@1", "R@5", "R@10", "P@10", "MRR", "nDCG@10", "mAP")
 EVAL_DEPTH = 50
 
 
@@ -45,6 +48,7 @@ def query_metrics(ranked: list[str], relevant: set[str]) -> dict[str, float]:
     hits = [sid in relevant for sid in ranked]
     first = next((i for i, h in enumerate(hits) if h), None)
     m = {f"R@{k}": float(any(hits[:k])) for k in (1, 5, 10)}
+    m["P@10"] = sum(hits[:10]) / 10
     m["MRR"] = 0.0 if first is None else 1.0 / (first + 1)
     dcg = sum(1.0 / math.log2(i + 2) for i, h in enumerate(hits[:10]) if h)
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(10, len(relevant))))
@@ -93,6 +97,13 @@ KIND_ROUTES = {
 
 def item_kind(item: dict) -> str:
     return "text" if "text" in item else "audio" if "audio" in item else "image"
+
+
+def _like_song(engine, item: dict, root: Path, song_id) -> list:
+    from .similar import SongOptions, SongSearch
+
+    options = SongOptions(**{"k": 10, **(item.get("options") or {})})
+    return SongSearch(engine.store).similar(song_id(root / item["song"]), options, explain=False)
 
 
 def only_route(route: str) -> dict[str, float]:
@@ -144,7 +155,10 @@ def evaluate(engine, manifest: list[dict], root: Path, song_id, weights: dict | 
     shares = []
     for n, item in enumerate(manifest):
         relevant = {song_id(root / rel) for rel in item["relevant"]}
-        hits = engine.search(build_query(item, root, seed=n, weights=weights, ranker=ranker))
+        if "song" in item:
+            hits = _like_song(engine, item, root, song_id)
+        else:
+            hits = engine.search(build_query(item, root, seed=n, weights=weights, ranker=ranker))
         ranked = [h.id for h in hits]
         m = query_metrics(ranked, relevant)
         per_query.append({"id": item.get("id", str(n)), **{k: round(v, 4) for k, v in m.items()}, "top": ranked[:5]})
@@ -172,7 +186,7 @@ def compare_routes(engine, manifest: list[dict], root: Path, song_id) -> dict[st
     out: dict[str, dict[str, dict[str, float]]] = {}
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in manifest:
-        if not item.get("cross_genre"):
+        if not item.get("cross_genre") and "song" not in item:  # song queries have no single-route rankings
             groups[item.get("group", "all")].append(item)
     kinds: dict[str, list[str]] = defaultdict(list)
     for group, items in groups.items():

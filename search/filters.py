@@ -51,6 +51,6 @@ def key_clause(text: str, compatible: bool = False) -> str:
     """Songs in this key, or (compatible) in a key next to it on the Camelot wheel."""
     tonic, mode = normalize_key(text)
     if not compatible:
-        return f"(key == {quote(tonic)} and mode == {quote(mode)})"
+        return f"(tonic == {quote(tonic)} and mode == {quote(mode)})"
     codes = [camelot(k, m) for k, m in camelot_neighbours(tonic, mode)]
     return f"camelot in {quote_list(codes)}"

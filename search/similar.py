@@ -41,6 +41,7 @@ DUPLICATE_GATE = 0.9
 SAME_PRINT = 0.85  # a seed print is found in the other song when their cosine reaches this
 SAME_RECORDING_SHARE = 0.5  # ... and the same recording holds at least this share of the seed's prints
 NEGATIVE_WEIGHT = 0.5  # how far negative seeds push a mix's query away from them
+MODIFIER_WEIGHT = 1.0  # "like this, but ...": the seed's vector plus this times the text's (both unit length)
 BACKGROUND_SONGS = 256
 BACKGROUND_SECONDS = 60.0
 MAX_POOL = 2000  # candidates per route at most, when options leave too few
@@ -132,12 +133,18 @@ class SongSearch:
                     ((r.get("album_artist") or "").casefold(), (r.get("title") or "").casefold())} & wanted]
 
     # -- similar, mix, path --------------------------------------------------------------------
-    def similar(self, seed_id: str, options: SongOptions | None = None, explain: bool = True) -> list[Hit]:
-        """The songs most like one song, best first."""
+    def similar(self, seed_id: str, options: SongOptions | None = None, explain: bool = True,
+                modifier: tuple[str, np.ndarray] | None = None) -> list[Hit]:
+        """The songs most like one song, best first. `modifier` ("like this, but ..."): (field, vector), a
+        text's description vector in a stored field's space (see `text_modifier`)."""
         options = options or SongOptions()
         options.validate()
         seeds = self._seeds([seed_id])
-        return self._ranked(_route_vectors(seeds, []), seeds, options, explain)
+        routes = _route_vectors(seeds, [])
+        if modifier is not None:  # the moved vector stands for the seed's sound: the routes it would outvote go
+            moved = _modified(seeds[0], *modifier)
+            routes = {n: r for n, r in routes.items() if n not in ("sound", "joint")} | moved
+        return self._ranked(routes, seeds, options, explain)
 
     def mix(self, seed_ids: list[str], negative_ids: list[str] = (), options: SongOptions | None = None) -> list[Hit]:
         """Songs like several seeds together and unlike the negative ones, ordered for listening: the first
@@ -350,6 +357,32 @@ class SongSearch:
         return Hit(row["id"], 0, 1.0, song, [], seed={"position": position, "endpoint": True})
 
 
+def text_modifier(engine, text: str) -> tuple[str, np.ndarray]:
+    """A text's description vector, where the engine's profile compares descriptions with songs: (field, vector)."""
+    from .planning import describe_text
+    from .query import MAX_TEXT
+
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+        raise InvalidQueryError(f"the modifier must be a description of 1 to {MAX_TEXT} characters")
+    with engine.model_lock:
+        return engine.profile.describe_field, describe_text(engine.profile, text)
+
+
+def _modified(seed: dict, field: str, text_vector: np.ndarray) -> dict:
+    """"Like this, but <text>": the seed's vector moved toward the text's in the space where texts describe
+    sounds (`tags` offline, CLAP's audio space in the full profile, which is also its joint space). The moved
+    vector replaces that space's route, or is a route of its own ("modifier") where the seed had none."""
+    fields = [field, "joint"] if field == "audio" else [field]
+    out = {}
+    for f in fields:
+        base = seed.get(f)
+        if not _usable(base):
+            continue
+        name = next((n for n, rf, _ in ROUTES if rf == f), "modifier")
+        out[name] = (f, _unit(_unit(base) + MODIFIER_WEIGHT * _unit(np.asarray(text_vector, np.float32))), "")
+    return out
+
+
 def same_recording(seed_prints: np.ndarray, other_prints: np.ndarray) -> bool:
     """Whether most of a song's stored prints (one a second) are found among another song's."""
     best = (seed_prints @ other_prints.T).max(axis=1)
@@ -375,7 +408,7 @@ def _route_vectors(seeds: list[dict], negatives: list[dict]) -> dict[str, tuple[
 
 
 def _fuse(found: dict, routes: dict, calibration: dict):
-    weights = {name: w for name, _, w in ROUTES}
+    weights = {name: w for name, _, w in ROUTES} | {"modifier": MODIFIER_WEIGHT}
     fused: dict[str, float] = {}
     per_route: dict[str, dict[str, tuple[float, int]]] = {}
     rows: dict[str, dict] = {}
@@ -441,17 +474,15 @@ def _folder(folder: str) -> str:
 
 
 def _hit(sid, rank, score, row, per_route, calibration) -> Hit:
-    weights = {name: w for name, _, w in ROUTES}
+    weights = {name: w for name, _, w in ROUTES} | {"modifier": MODIFIER_WEIGHT}
     matches = []
     for name, found in per_route.items():
         if sid in found:
             s, r = found[sid]
             mean, std = calibration[name]
-            matches.append(RouteMatch(name, s, r, max(weights[name] * (s - mean) / std, 0.0)))
-    total = sum(m.share for m in matches) or 1.0
-    for m in matches:
-        m.share /= total
-    matches.sort(key=lambda m: -m.share)
+            part = weights[name] * (s - mean) / std  # the parts add up to the score; shares to 1
+            matches.append(RouteMatch(name, s, r, part / score if score else 0.0, part))
+    matches.sort(key=lambda m: -m.part)
     song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
     song["window_policy"] = (row.get("extra") or {}).get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=(row.get("extra") or {}).get("top_tags"))

@@ -115,7 +115,7 @@ SCHEMAS = {
             "duration": {"type": "number", "description": "seconds"},
             "has_lyrics": {"type": "boolean"}, "has_cover": {"type": "boolean"},
             "bpm": {"type": "number", "description": "tempo in beats a minute, 0 when unknown"},
-            "key": {"type": "string", "description": "the key's tonic (C .. B), '' when unknown"},
+            "tonic": {"type": "string", "description": "the key's tonic (C .. B), '' when unknown"},
             "mode": {"type": "string", "enum": ["major", "minor", ""]},
             "camelot": {"type": "string", "description": "the key on the Camelot wheel, e.g. '8A' for A minor"},
             "energy": {"type": "number", "description": "0 (calm, quiet, sparse) to 1 (loud, dense, bright)"},
@@ -262,7 +262,10 @@ def build_spec() -> dict:
             }},
             "/api/songs/{id}/similar": {"get": {
                 "summary": "Songs like this library song, from stored vectors (never the seed or its duplicates)",
-                "operationId": "getSimilar", "parameters": [SONG_ID, *OPTION_PARAMS, *OUTPUT],
+                "operationId": "getSimilar", "parameters": [
+                    SONG_ID, *OPTION_PARAMS, *OUTPUT,
+                    {"name": "but", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_TEXT},
+                     "description": "like this, but ...: a description that moves the seed's sound toward it"}],
                 "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("no song with this id")},
             }},
             "/api/mix": {"post": {

@@ -1,6 +1,6 @@
 """Songs like songs over HTTP: similar songs, mixes and paths, and any result list as an M3U8 playlist.
 
-    GET  /api/songs/<id>/similar?k=&max_per_artist=&...     songs like one song
+    GET  /api/songs/<id>/similar?k=&max_per_artist=&...     songs like one song (&but=<text>: like it, but ...)
     POST /api/mix      {"seeds": [id, ...], "negative": [id, ...], "k": 10, ...}
     GET  /api/path?from=<id>&to=<id>&steps=5&...
     POST /api/playlist {"ids": [id, ...]}                  these songs, in this order, as M3U8 (the page's "Save as M3U")
@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from search.playlist import MIMETYPE, m3u8
 from search.query import Hit
-from search.similar import SongOptions, SongSearch
+from search.similar import SongOptions, SongSearch, text_modifier
 
 from .api import SONG_ID, _song_row, _with_urls, services
 from .errors import ApiError
@@ -45,10 +45,12 @@ def song_search() -> SongSearch:
 @bp.get("/songs/<song_id>/similar")
 def similar(song_id: str):
     _song_row(song_id, [])  # 404 for an unknown song
-    options = _options(request.args, extra=OUTPUT)
+    options = _options(request.args, extra=(*OUTPUT, "but"))
+    but = request.args.get("but")
     began = time.perf_counter()
-    hits = song_search().similar(song_id, options)
-    return _answer(hits, began, seed=song_id)
+    modifier = text_modifier(services().engine, but) if but is not None else None
+    hits = song_search().similar(song_id, options, modifier=modifier)
+    return _answer(hits, began, seed=song_id, **({"but": but} if but is not None else {}))
 
 
 @bp.post("/mix")

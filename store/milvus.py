@@ -124,6 +124,7 @@ class VectorStore(StoreReads):
         or check that the existing ones match."""
         self.vector_fields = dict(vector_fields)
         if self.exists():
+            self.check_layout()
             stored = self.stored_vector_fields()
             if stored != self.vector_fields:
                 raise CrossgenreError(
@@ -137,18 +138,31 @@ class VectorStore(StoreReads):
                 self._create(self.side(f), schema.side_schema(vector_fields[f]), ["vector"])
             self._create(self.windows, schema.window_schema(vector_fields["audio"]), ["vector"])
             self._create(self.chunks, schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
-            self._create(self.prints, schema.window_schema(print_dim), ["vector"])
+            self._create(self.prints, schema.print_schema(print_dim), ["vector"])
             self._create(self.meta, schema.meta_schema(), ["placeholder"])
+            self.write_meta("layout", schema.LAYOUT)
         for name in self._all_collections():
             self.client.load_collection(name)
+
+    def layout(self) -> int:
+        """The stored layout's version (1: before it was recorded)."""
+        if not self.client.has_collection(self.meta):
+            return 1
+        self.client.load_collection(self.meta)
+        return int(self.read_meta("layout", 1))
+
+    def check_layout(self) -> None:
+        found = self.layout()
+        if found != schema.LAYOUT:
+            raise CrossgenreError(
+                f"the index at {self.uri} has store layout {found}, this crossgenre reads layout {schema.LAYOUT} "
+                "(integer part keys); re-index it with `crossgenre index --rebuild PATH`")
 
     def open_existing(self) -> dict[str, int]:
         """Open an index that must already exist; returns its vector fields."""
         if not self.exists():
             raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
-        if not self.client.has_collection(self.prints):
-            raise CrossgenreError(f"the index at {self.uri} was made by an older crossgenre; "
-                                  "re-index it with `crossgenre index --rebuild PATH`")
+        self.check_layout()
         desc = self.client.describe_collection(self.prints)
         print_dim = next(f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {}))
         self.open(self.stored_vector_fields(), print_dim)
@@ -208,24 +222,32 @@ class VectorStore(StoreReads):
 
     # -- writes --------------------------------------------------------------------------------
     def write_songs(self, records: list[SongRecord]) -> None:
-        """Write a batch of songs: old windows/chunks out, new ones in, then the song rows last."""
+        """Write a batch of songs: old windows/chunks/prints out (by key; a new song has none), new ones in,
+        then the song rows last."""
         if not records:
             return
-        ids = [r.row["id"] for r in records]
-        self._delete_parts(ids)
+        self._delete_parts(self.get_songs([r.row["id"] for r in records], ["id", "key", "extra"]).values())
         windows, chunks, prints = [], [], []
         for r in records:
             sid = r.row["id"]
-            if r.print_vectors is not None:
-                for n, (s, v) in enumerate(zip(r.print_starts, r.print_vectors)):
-                    prints.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(s) + r.print_seconds, "vector": v.tolist()})
+            key = schema.song_key(sid)
+            counts = {"windows": 0, "chunks": 0, "prints": 0}
+            if r.print_vectors is not None and len(r.print_vectors):
+                if not np.allclose(r.print_starts, np.arange(len(r.print_starts)) * schema.PRINT_HOP_SECONDS):
+                    raise ValueError(f"song prints must start every {schema.PRINT_HOP_SECONDS} s from 0")
+                prints += [{"id": schema.part_key(key, n), "vector": v.tolist()} for n, v in enumerate(r.print_vectors)]
+                counts["prints"] = len(r.print_vectors)
             if r.window_vectors is not None:
                 for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
-                    windows.append({"id": f"{sid}:{n}", "song_id": sid, "start": float(s), "end": float(e), "vector": v.tolist()})
+                    windows.append({"id": schema.part_key(key, n), "song_id": sid, "start": float(s), "end": float(e),
+                                    "vector": v.tolist()})
+                counts["windows"] = len(r.window_vectors)
             if r.chunk_vectors is not None:
                 for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
                     text = t.encode("utf-8")[: schema.CHUNK_TEXT_LENGTH - 4].decode("utf-8", "ignore")
-                    chunks.append({"id": f"{sid}:{n}", "song_id": sid, "text": text, "vector": v.tolist()})
+                    chunks.append({"id": schema.part_key(key, n), "song_id": sid, "text": text, "vector": v.tolist()})
+                counts["chunks"] = len(r.chunk_vectors)
+            r.row["extra"] = {**(r.row.get("extra") or {}), "parts": counts}
         if windows:
             self._insert(self.windows, windows)
         if chunks:
@@ -251,6 +273,7 @@ class VectorStore(StoreReads):
 
     def _plain_row(self, row: dict) -> dict:
         out = {k: schema.SCALAR_DEFAULTS[t] for k, (t, _) in schema.SONG_SCALARS.items() if k not in row and t in schema.SCALAR_DEFAULTS}
+        out["key"] = schema.song_key(row["id"])
         for k, v in row.items():
             if isinstance(v, np.ndarray):
                 v = v.astype(np.float32).tolist()
@@ -261,19 +284,24 @@ class VectorStore(StoreReads):
 
     def delete_songs(self, ids: list[str]) -> None:
         for part in batches(ids, MAX_IN_FILTER):
-            self._delete_parts(part)
+            self._delete_parts(self.get_songs(part, ["id", "key", "extra"]).values())
             self._delete(self.songs, f"id in {quote_list(part)}")
             for f in self._side_fields():
                 self._delete(self.side(f), f"id in {quote_list(part)}")
         if not self.is_server:
             self.flush()
 
-    def _delete_parts(self, ids: list[str]) -> None:
-        for part in batches(ids, MAX_IN_FILTER):
-            expr = f"song_id in {quote_list(part)}"
-            self._delete(self.windows, expr)
-            self._delete(self.chunks, expr)
-            self._delete(self.prints, expr)
+    def _delete_parts(self, rows) -> None:
+        """Delete the stored parts of these songs (rows with key and extra), by primary key: no scan."""
+        keys = {"windows": [], "chunks": [], "prints": []}
+        for row in rows:
+            counts = (row.get("extra") or {}).get("parts", {})
+            for kind, ids in keys.items():
+                ids += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
+        for kind, ids in keys.items():
+            for part in batches(ids, 20000):
+                self.client.delete(getattr(self, kind), ids=part)
+                self._deleted_last.add(getattr(self, kind))
 
     def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
         (self.client.upsert if upsert else self.client.insert)(collection, rows)

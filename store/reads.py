@@ -10,6 +10,8 @@ import json
 
 import numpy as np
 
+from . import schema
+
 QUERY_PAGE = 1000
 MAX_IN_FILTER = 500  # ids per `id in [...]` expression
 
@@ -44,6 +46,26 @@ class StoreReads:
         counts = [self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))
                   for name in (self.windows, self.chunks)]
         return int(counts[0][0]["count(*)"]), int(counts[1][0]["count(*)"])
+
+    def stored_parts(self) -> dict[str, dict]:
+        """Rows and bytes per row of each kind of part vector ("windows", "prints"): the fields as Milvus
+        holds them (8 bytes per number, 4 per float dimension, an eighth per bit, a string's characters
+        plus an 8-byte offset), without Milvus's own 16 bytes a row (row id and timestamp)."""
+        out = {}
+        for kind in ("windows", "prints"):
+            name = getattr(self, kind)
+            rows = int(self.client.query(name, filter="", output_fields=["count(*)"], **self._consistency(name))[0]["count(*)"])
+            size = 0
+            for f in self.client.describe_collection(name)["fields"]:
+                dtype, params = getattr(f["type"], "name", str(f["type"])), f.get("params", {})
+                if dtype == "FLOAT_VECTOR":
+                    size += 4 * int(params["dim"])
+                elif dtype == "VARCHAR":
+                    size += 16 + 8  # a song id: 16 hexadecimal characters
+                else:
+                    size += 8
+            out[kind] = {"rows": rows, "bytes_per_row": size}
+        return out
 
     def iter_songs(self, output_fields: list[str], filter: str = ""):
         """Every song row (only the asked fields), page by page."""
@@ -80,11 +102,20 @@ class StoreReads:
     def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
         """Every stored audio window or print ("windows" or "prints") of these songs, with its vector:
         [{song_id, start, end, vector}] in no particular order."""
+        songs = self.get_songs(list(song_ids), ["id", "key", "extra"])
+        ids, owner = [], {}
+        for sid, row in songs.items():
+            for n in range(int(((row.get("extra") or {}).get("parts") or {}).get(kind, 0))):
+                ids.append(schema.part_key(row["key"], n))
+                owner[ids[-1]] = sid
         collection = {"windows": self.windows, "prints": self.prints}[kind]
+        fields = ["song_id", "start", "end", "vector"] if kind == "windows" else ["vector"]
         out = []
-        for part in batches(list(song_ids), MAX_IN_FILTER):
-            out += self.client.query(collection, filter=f"song_id in {quote_list(part)}",
-                                     output_fields=["song_id", "start", "end", "vector"], **self._consistency(collection))
+        for part in batches(ids, QUERY_PAGE):
+            out += self.client.query(collection, ids=part, output_fields=fields, **self._consistency(collection))
+        if kind == "prints":
+            out = [{"song_id": owner[r["id"]], "start": _print_start(r["id"]), "end": _print_start(r["id"]) + PRINT_SECONDS,
+                    "vector": r["vector"]} for r in out]
         return out
 
     def _split_fields(self, fields: list[str] | None) -> tuple[list[str] | None, list[str]]:
@@ -139,10 +170,38 @@ class StoreReads:
             return []
         res = self.client.search(
             self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
-            output_fields=["song_id", "start"], search_params=self._search_params(limit),
-            **self._consistency(self.prints),
+            search_params=self._search_params(limit), **self._consistency(self.prints),
         )
-        return [list(r) for r in res]
+        found = [list(r) for r in res]
+        songs = self.songs_by_key({h["id"] >> schema.PART_BITS for r in found for h in r})
+        out = []
+        for r in found:
+            hits = []
+            for h in r:
+                sid = songs.get(h["id"] >> schema.PART_BITS)
+                if sid is not None:  # parts of a song whose row is gone (or never committed) are skipped
+                    hits.append({"id": h["id"], "distance": float(h["distance"]),
+                                 "entity": {"song_id": sid, "start": _print_start(h["id"])}})
+            out.append(hits)
+        return out
+
+    def ids_passing(self, ids: list[str], filter: str) -> set[str]:
+        """Those of these song ids whose rows pass a filter expression."""
+        out = set()
+        for part in batches(list(ids), MAX_IN_FILTER):
+            rows = self.client.query(self.songs, filter=f"(id in {quote_list(part)}) and ({filter})",
+                                     output_fields=["id"], **self._consistency(self.songs))
+            out |= {r["id"] for r in rows}
+        return out
+
+    def songs_by_key(self, keys, filter: str = "") -> dict[int, str]:
+        """Song ids of these integer keys (only songs that pass `filter`, if given): {key: id}."""
+        out = {}
+        for part in batches(sorted(keys), MAX_IN_FILTER):
+            flt = f"key in {list(part)}" + (f" and ({filter})" if filter else "")
+            rows = self.client.query(self.songs, filter=flt, output_fields=["id", "key"], **self._consistency(self.songs))
+            out.update({r["key"]: r["id"] for r in rows})
+        return out
 
     def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Lyric chunks nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
@@ -159,3 +218,11 @@ class StoreReads:
         if self.index_type == "HNSW":
             return {"metric_type": "IP", "params": {"ef": max(64, limit * 2)}}
         return {"metric_type": "IP", "params": {}}
+
+
+PRINT_SECONDS = 2.0  # a print spans 2 s of audio (encoders.fingerprint)
+
+
+def _print_start(part_id: int) -> float:
+    """Seconds into its song where the print with this part key starts."""
+    return (part_id & ((1 << schema.PART_BITS) - 1)) * schema.PRINT_HOP_SECONDS

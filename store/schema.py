@@ -38,7 +38,7 @@ SONG_SCALARS = {
     "bpm": (DataType.DOUBLE, None),
     "bpm_confidence": (DataType.DOUBLE, None),
     "beat_regularity": (DataType.DOUBLE, None),
-    "key": (DataType.VARCHAR, 4),  # tonic: "C" .. "B" (sharps as C# and F#, flats as Eb, Ab, Bb)
+    "tonic": (DataType.VARCHAR, 4),  # tonic: "C" .. "B" (sharps as C# and F#, flats as Eb, Ab, Bb)
     "mode": (DataType.VARCHAR, 8),  # "major" or "minor"
     "camelot": (DataType.VARCHAR, 4),  # the key on the Camelot wheel: "8A" is A minor
     "key_confidence": (DataType.DOUBLE, None),
@@ -47,7 +47,8 @@ SONG_SCALARS = {
     "brightness_hz": (DataType.DOUBLE, None),
     "onset_rate": (DataType.DOUBLE, None),
     "energy": (DataType.DOUBLE, None),  # 0..1
-    "extra": (DataType.JSON, None),  # top tags, window policy, chroma, anything that needs no filter
+    "extra": (DataType.JSON, None),  # top tags, window policy, part counts, chroma: anything that needs no filter
+    "key": (DataType.INT64, None),  # the song's integer key (part_key): its parts' primary keys derive from it
 }
 # What a song row holds for a field its writer left out (rows written by tools that know no descriptors).
 SCALAR_DEFAULTS = {DataType.DOUBLE: 0.0, DataType.INT64: 0, DataType.VARCHAR: "", DataType.BOOL: False}
@@ -55,11 +56,29 @@ SCALAR_DEFAULTS = {DataType.DOUBLE: 0.0, DataType.INT64: 0, DataType.VARCHAR: ""
 # The song fields a client sees (search hits, /api/songs/<id>): every other scalar is the index's own
 # bookkeeping (paths never leave the server). The one list the engine and the API read.
 PUBLIC_SONG_FIELDS = ("title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-                      "duration", "has_lyrics", "has_cover", "bpm", "key", "mode", "camelot", "energy", "brightness_hz",
+                      "duration", "has_lyrics", "has_cover", "bpm", "tonic", "mode", "camelot", "energy", "brightness_hz",
                       "onset_rate")
 
 ID_LENGTH = 64
 CHUNK_TEXT_LENGTH = 8192
+# The stored layout's version, kept in the meta collection: an index of another layout is rebuilt by
+# `index` (with a warning) and refused by searches with a clear message, never read wrongly.
+LAYOUT = 2
+PRINT_HOP_SECONDS = 1.0  # song print n starts n seconds into the song
+PART_BITS = 15  # part numbers below 32768: a 9-hour recording at one print a second
+
+
+def song_key(song_id: str) -> int:
+    """A song's 48-bit integer key, from its id (collision odds at 100,000 songs: ~2 in 100,000)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(str(song_id).encode("utf-8"), digest_size=6).digest(), "big")
+
+
+def part_key(key: int, n: int) -> int:
+    """The primary key of part `n` (window, chunk or print) of the song with integer key `key`:
+    deletes and reads by key need no scan, and a song's parts lie in one key range."""
+    return (key << PART_BITS) | n
 
 
 def _index_params(client: MilvusClient, vector_fields: list[str], index_type: str):
@@ -82,9 +101,9 @@ def song_schema(vector_fields: dict[str, int]):
 
 
 def window_schema(dim: int):
-    """Audio windows: id "<song>:<n>", the song, start/end seconds, the window vector."""
+    """Audio windows: id part_key(song, n), the song, start/end seconds, the window vector."""
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 8)
+    schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("song_id", DataType.VARCHAR, max_length=ID_LENGTH)
     schema.add_field("start", DataType.DOUBLE)
     schema.add_field("end", DataType.DOUBLE)
@@ -93,11 +112,20 @@ def window_schema(dim: int):
 
 
 def chunk_schema(dim: int):
-    """Lyric chunks: id "<song>:<n>", the song, the chunk's text, its vector."""
+    """Lyric chunks: id part_key(song, n), the song, the chunk's text, its vector."""
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_LENGTH + 8)
+    schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("song_id", DataType.VARCHAR, max_length=ID_LENGTH)
     schema.add_field("text", DataType.VARCHAR, max_length=CHUNK_TEXT_LENGTH)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    return schema
+
+
+def print_schema(dim: int):
+    """Audio prints: id part_key(song, n) and the print of the song's n-th second. The song and the start
+    (n seconds) are read off the key, so a row holds nothing else."""
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     return schema
 
@@ -115,7 +143,7 @@ def meta_schema():
 
 
 # Scalars copied beside each side vector in the split layout, so every filter works on every route.
-FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover", "bpm", "key", "mode",
+FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover", "bpm", "tonic", "mode",
                   "camelot", "energy")
 
 

@@ -113,7 +113,7 @@ def test_filters_build_and_refuse_nonsense():
     assert build_filter(Query(text="x", bpm_min=110)) == "(bpm > 0 and bpm >= 110.0)"
     flt = build_filter(Query(text="x", bpm_min=120, bpm_max=130, half_double=True))
     assert "bpm >= 60.0" in flt and "bpm <= 260.0" in flt
-    assert build_filter(Query(text="x", key="8A")) == '(key == "A" and mode == "minor")'
+    assert build_filter(Query(text="x", key="8A")) == '(tonic == "A" and mode == "minor")'
     assert build_filter(Query(text="x", key="Am", compatible_keys=True)) == 'camelot in ["8A", "9A", "7A", "8B"]'
     for bad in (dict(bpm_min=-1), dict(bpm_max=1000), dict(bpm_min=130, bpm_max=120), dict(key="H dorian"),
                 dict(energy_min=1.5), dict(energy_min=0.8, energy_max=0.2), dict(bpm_min=float("nan"))):
@@ -131,7 +131,7 @@ def engine(indexed):
 @pytest.fixture(scope="module")
 def rows(indexed):
     _, ws, _ = indexed
-    return {r["id"]: r for r in ws.store.iter_songs(["id", "bpm", "key", "mode", "camelot", "energy", "genre"])}
+    return {r["id"]: r for r in ws.store.iter_songs(["id", "bpm", "tonic", "mode", "camelot", "energy", "genre"])}
 
 
 def test_indexed_songs_carry_their_own_descriptors(rows, library):
@@ -140,7 +140,7 @@ def test_indexed_songs_carry_their_own_descriptors(rows, library):
     for song in library.songs[:3]:
         d = describe(decode_audio(song.path, RATE), RATE)
         row = rows[song_id(song.path)]
-        assert (row["bpm"], row["key"], row["mode"], row["energy"]) == (d.bpm, d.key, d.mode, d.energy)
+        assert (row["bpm"], row["tonic"], row["mode"], row["energy"]) == (d.bpm, d.key, d.mode, d.energy)
     assert all(r["mode"] in ("major", "minor") and r["camelot"] and r["bpm"] > 0 for r in rows.values())
 
 
@@ -173,9 +173,9 @@ def test_a_named_tempo_ranks_songs_near_it_first(engine, rows):
 def test_explanations_show_tempo_and_key(engine, rows):
     hit = engine.search(Query(text="driving techno", k=1))[0]
     r = rows[hit.id]
-    assert hit.feel.startswith(f"{r['bpm']:.0f} bpm · {r['key']} {r['mode']} ({r['camelot']})")
+    assert hit.feel.startswith(f"{r['bpm']:.0f} bpm · {r['tonic']} {r['mode']} ({r['camelot']})")
     assert hit.to_dict()["explanation"]["feel"] == hit.feel
-    assert words({"bpm": 118.2, "key": "A", "mode": "minor", "brightness_hz": 3000, "energy": 0.5,
+    assert words({"bpm": 118.2, "tonic": "A", "mode": "minor", "brightness_hz": 3000, "energy": 0.5,
                   "onset_rate": 4}) == "118 bpm · A minor (8A) · bright · moderate · dense"
 
 
@@ -185,7 +185,7 @@ def test_an_index_without_descriptor_fields_asks_for_a_reindex(tmp_path, monkeyp
     from store import VectorStore, schema
 
     config = Config(data_dir=tmp_path, profile="offline")
-    old = {k: v for k, v in schema.SONG_SCALARS.items() if k not in ("bpm", "key", "mode", "camelot", "energy")}
+    old = {k: v for k, v in schema.SONG_SCALARS.items() if k not in ("bpm", "tonic", "mode", "camelot", "energy")}
     monkeypatch.setattr(schema, "SONG_SCALARS", old)  # write the collections as an older version did
     store = VectorStore(config.uri, prefix=config.collection_prefix)
     store.open({"audio": 4, "lyrics": 4, "cover": 4, "joint": 4}, 4)

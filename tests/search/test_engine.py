@@ -9,6 +9,7 @@ import pytest
 from scan.errors import InvalidQueryError
 from crossgenre.indexer import song_id
 from scan import decode_audio
+from scan.genres import normalize_genre
 from search import Query, SearchEngine
 from search import degrade
 from search.evaluate import query_metrics
@@ -83,6 +84,19 @@ def test_filters_and_cross_genre(engine, library):
     assert cross and all(h.song["genre"] != "Metal" for h in cross)
     years = engine.search(Query(text="music", k=20, year_min=2000, year_max=2010))
     assert all(2000 <= h.song["year"] <= 2010 for h in years)
+
+
+def test_a_filtered_clip_returns_only_matching_songs_and_its_source_when_it_matches(engine, library):
+    song = max((s for s in library.songs if s.genre in ("folk", "ambient", "rock")), key=lambda s: s.duration)
+    clip = wav(song.path, 4.0, 6.0)
+    genre = engine.store.get_songs([song_id(song.path)], ["genre"])[song_id(song.path)]["genre"]
+    same = engine.search(Query(audio=clip, k=5, genre=genre))
+    assert same[0].id == song_id(song.path) and all(h.song["genre"] == genre for h in same)
+    other = next(normalize_genre(g) for g in sorted({s.genre for s in library.songs}) if normalize_genre(g) != genre)
+    elsewhere = engine.search(Query(audio=clip, k=5, genre=other))
+    assert song_id(song.path) not in [h.id for h in elsewhere]
+    assert all(h.song["genre"] == other for h in elsewhere)
+    assert all(r.route != "print" for h in elsewhere for r in h.routes)  # its prints vote for a song filtered out
 
 
 @pytest.mark.parametrize("bad", [Query(text=""), Query(text="x", k=0), Query(text="x", k=1000),

@@ -47,7 +47,7 @@ def test_each_hit_says_which_routes_and_which_segments_matched(songs, library, r
     hits = songs.similar(song_id(seed.path), SongOptions(k=5))
     assert len(hits) == 5
     for h in hits:
-        # shares of the score: they sum to 1, or to 0 for a song below the library's average on every route
+        # shares of the score: they sum to 1 (a route that saw the song below average has a negative one)
         assert h.routes and min(abs(sum(m.share for m in h.routes) - x) for x in (0.0, 1.0)) < 1e-6
         assert {m.route for m in h.routes} <= {"sound", "joint", "lyrics", "cover"}
         seg = h.segment
@@ -191,3 +191,43 @@ def test_the_same_recording_in_another_file_is_never_similar(with_copy):
     as_array = {k: np.asarray(v, np.float32) for k, v in prints.items()}
     assert same_recording(as_array[original], as_array[copy])
     assert not any(same_recording(as_array[original], as_array[h.id]) for h in hits if h.id != copy)
+
+
+def test_like_this_but_a_text_compares_songs_with_the_seed_moved_toward_the_text(songs, library, indexed):
+    """The definition (search.similar._modified): the seed's description-space vector plus the text's, both unit
+    length, stands for the seed's sound. (Its effect on real music: docs/similar.md, bench/modifier.py.)"""
+    from search.similar import text_modifier
+
+    _, ws, _ = indexed
+    seed = song_id(library.song("Harbor Fog").path)
+    field, text = text_modifier(ws, "heavy distorted electric guitars")
+    stored = {k: np.asarray(v[field], np.float32) for k, v in ws.store.get_songs(songs_ids(ws), ["id", field]).items()}
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    moved = unit(unit(stored[seed]) + unit(text))
+    modified = songs.similar(seed, SongOptions(k=5), modifier=(field, text))
+    assert seed not in [h.id for h in modified]
+    for h in modified:
+        routes = {m.route: m.score for m in h.routes}
+        assert "sound" not in routes and "joint" not in routes  # the moved vector stands for the seed's sound
+        assert routes["modifier"] == pytest.approx(float(unit(stored[h.id]) @ moved), abs=1e-4)
+    with pytest.raises(InvalidQueryError):
+        text_modifier(ws, "  ")
+
+
+def songs_ids(ws):
+    return [r["id"] for r in ws.store.iter_songs(["id"])]
+
+
+def test_eval_runs_song_seeded_queries(indexed, library):
+    from search import SearchEngine
+    from search.evaluate import evaluate
+
+    _, ws, _ = indexed
+    rel = lambda title: str(library.song(title).path.relative_to(library.root))  # noqa: E731
+    items = [{"id": "like-willow", "group": "song-album", "song": rel("Willow Road"), "relevant": [rel("Lantern Song")]},
+             {"id": "like-pulse", "group": "song-album", "song": rel("Pulse Engine"), "options": {"genre": "rock"},
+              "relevant": [rel("Night Shift Grid")]}]
+    report = evaluate(SearchEngine(ws), items, library.root, song_id)
+    first, filtered = report.queries
+    assert first["R@10"] == 1.0 and first["P@10"] == pytest.approx(0.1)
+    assert filtered["R@10"] == 0.0  # its options keep the techno album-mate out

@@ -98,3 +98,11 @@ def test_bad_path_requests_are_400s(client, song_ids):
                   f"from={a}&to={song_ids['Harbor Fog']}&steps=x"):
         res = client.get(f"/api/path?{query}")
         assert res.status_code == 400, (query, res.json)
+
+
+def test_like_this_but_a_text(client, song_ids):
+    seed = song_ids["Harbor Fog"]
+    res = client.get(f"/api/songs/{seed}/similar?k=3&but=heavy%20distorted%20guitars")
+    assert res.status_code == 200 and res.json["query"]["but"] == "heavy distorted guitars"
+    assert all("modifier" in [r["route"] for r in hit["explanation"]["routes"]] for hit in res.json["results"])
+    assert client.get(f"/api/songs/{seed}/similar?but=%20").status_code == 400

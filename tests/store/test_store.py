@@ -139,3 +139,32 @@ def test_locked_lite_file_is_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_parts_are_keyed_by_song_and_number_and_a_rewrite_leaves_no_stale_part(store):
+    rng = np.random.default_rng(8)
+    first = record(1, rng, windows=5)
+    store.write_songs([first, record(2, rng)])
+    shorter = record(1, rng, windows=2, lyrics=False)
+    shorter.print_starts, shorter.print_vectors = np.arange(2.0), unit(rng, 2, 8)
+    store.write_songs([shorter])
+    parts = store.song_parts("prints", ["song001"])
+    assert sorted(p["start"] for p in parts) == [0.0, 1.0]
+    assert np.allclose(sorted(p["vector"][0] for p in parts), sorted(shorter.print_vectors[:, 0]))
+    assert len(store.song_parts("windows", ["song001"])) == 2 and len(store.song_parts("windows", ["song002"])) == 3
+    assert store.stored_parts()["prints"] == {"rows": 6, "bytes_per_row": 8 + 4 * 8}
+
+
+def test_prints_are_filtered_through_their_song_rows(store):
+    rng = np.random.default_rng(9)
+    recs = [record(i, rng, genre="Rock" if i % 2 else "Jazz") for i in range(4)]
+    store.write_songs(recs)
+    assert store.ids_passing(["song000", "song001", "song003"], 'genre == "Rock"') == {"song001", "song003"}
+    assert store.songs_by_key([store.get_songs(["song002"], ["key"])["song002"]["key"]], 'genre == "Rock"') == {}
+
+
+def test_an_index_of_another_layout_is_refused_with_a_clear_message(store):
+    store.write_meta("layout", 1)
+    other = VectorStore(store.uri, prefix=store.prefix) if store.is_server else store
+    with pytest.raises(CrossgenreError, match="layout 1.*--rebuild"):
+        other.open_existing()
