@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="how many songs (default 10)")
     p.add_argument("--genre"), p.add_argument("--artist"), p.add_argument("--album")
     p.add_argument("--year-min", type=int), p.add_argument("--year-max", type=int)
+    p.add_argument("--bpm-min", type=float, help="slowest tempo, in beats a minute")
+    p.add_argument("--bpm-max", type=float, help="fastest tempo, in beats a minute")
+    p.add_argument("--half-double", action="store_true", help="the bpm range also matches half- and double-time songs")
+    p.add_argument("--key", help="musical key: 'A minor', 'F#m', 'Eb major' or Camelot '8A'")
+    p.add_argument("--compatible-keys", action="store_true", help="also keys next to --key on the Camelot wheel")
+    p.add_argument("--energy-min", type=float, help="least energy, 0-1"), p.add_argument("--energy-max", type=float)
     p.add_argument("--cross-genre", action="store_true", help="songs with the same feel from other genres")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _playlist_args(p)
@@ -233,6 +239,8 @@ def _query_from_args(args):
         text=args.text, audio=args.audio.read_bytes() if args.audio else None,
         image=args.image.read_bytes() if args.image else None, k=args.k, genre=args.genre, artist=args.artist,
         album=args.album, year_min=args.year_min, year_max=args.year_max, cross_genre=args.cross_genre,
+        bpm_min=args.bpm_min, bpm_max=args.bpm_max, half_double=args.half_double, key=args.key,
+        compatible_keys=args.compatible_keys, energy_min=args.energy_min, energy_max=args.energy_max,
     )
 
 
@@ -262,6 +270,8 @@ def format_reading(reading) -> str:
     if reading.subject:
         parts.append(f'sound "{reading.sound}", about "{reading.subject}"' if reading.sound
                      else f'about "{reading.subject}" (no sound named)')
+    if reading.music:
+        parts.append(f"music: {reading.music}")
     if reading.genre:
         parts.append(f"away from {reading.genre}")
     return f"Read as {'; '.join(parts)}; routes: {', '.join(reading.routes)}" if parts else f"Routes: {', '.join(reading.routes)}"
@@ -348,6 +358,8 @@ def format_hits(hits) -> str:
         genre = (h.song.get("genre") or "") + ("*" if h.song.get("genre_source") == "predicted" else "")
         lines.append(f"{h.rank:>3}  {h.score:7.4f}  {str(h.song.get('title'))[:32]:<32} "
                      f"{str(h.song.get('artist'))[:20]:<20} {genre[:12]:<12} {why}")
+        if getattr(h, "feel", ""):
+            lines.append(f"{'':>14}feel: {h.feel}")
     lines.append("(* genre predicted from the audio)")
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from encoders.descriptors import UNKNOWN, describe
 from encoders.fingerprint import to_print_rate
 from scan import content_hash, find_audio_files, read_track
 from scan.decode import read_audio, stream_audio
@@ -106,6 +107,7 @@ class _Prepared:
     waveform: np.ndarray | None = None
     decoder: str = ""  # which decoder read it: "pyav" or "libsndfile"
     prints: tuple | None = None  # (vectors, starts) of a song too long to print in one piece
+    descriptors: object = UNKNOWN  # encoders.descriptors.Descriptors, made here beside the decode
     error: str | None = None
 
 
@@ -125,6 +127,11 @@ def _prepare(path: Path, sid: str, stat: tuple[float, int], digest: str, sample_
         item.error = "too large to decode in the memory left"
     except Exception as exc:  # a library bug on one odd file must not end the run
         item.error = f"could not be read ({type(exc).__name__}: {exc})"
+    else:
+        try:
+            item.descriptors = describe(item.waveform, sample_rate)
+        except Exception as exc:  # tempo and key unknown is no reason to leave the song out
+            log.warning("%s: no tempo or key (%s: %s)", path, type(exc).__name__, exc)
     return item
 
 
@@ -340,7 +347,7 @@ class Indexer:
     def _embed(self, item: _Prepared, audio) -> SongRecord:
         """All vectors and the row of one decoded song, given its audio embedding."""
         p, t = self.profile, item.track
-        vectors = {"audio": audio.track}
+        vectors = {"audio": audio.track, "descriptors": item.descriptors.vector()}
         if p.describe_field == "tags":
             # the tag bridge compares queries with tag probabilities in its own (prior-lifted) space
             vectors["tags"] = p.describe.song_vector(audio.tags)
@@ -358,7 +365,7 @@ class Indexer:
         genre_source = "tag"
         if not genre:
             genre, genre_source = p.predict_genre(vectors[p.describe_field]), "predicted"
-        extra = {"window_policy": p.audio.window_policy, "decoder": item.decoder}
+        extra = {"window_policy": p.audio.window_policy, "decoder": item.decoder, **item.descriptors.extra()}
         if len(item.waveform) >= MAX_ENCODED_SECONDS * p.audio.sample_rate:
             extra["encoded_seconds"] = MAX_ENCODED_SECONDS
         if audio.tags is not None and hasattr(p.audio, "tag_names"):
@@ -390,6 +397,7 @@ class Indexer:
             "profile": p.name,
             "fusion_version": self._fusion_version(),
             "extra": extra,
+            **item.descriptors.row_fields(),
             **vectors,
         })
         if item.prints is not None:

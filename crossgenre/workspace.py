@@ -15,7 +15,7 @@ from store import VectorStore
 from store.schema import LAYOUT
 
 from .config import Config
-from scan.errors import ProfileMismatchError
+from scan.errors import CrossgenreError, ProfileMismatchError
 
 log = logging.getLogger("crossgenre")
 
@@ -50,11 +50,14 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
     if store.exists():
         recorded = store.read_meta("versions")
         old_layout = store.layout() != LAYOUT
-        if (rebuild or old_layout or (recorded and recorded != profile.versions)
+        older = store.missing_scalars()
+        if (rebuild or old_layout or older or (recorded and recorded != profile.versions)
                 or store.stored_vector_fields() != profile.vector_fields):
             if old_layout:
                 log.warning("The index at %s has an older store layout (%d, now %d); rebuilding it: every song is "
                             "embedded again.", config.uri, store.layout(), LAYOUT)
+            elif older:
+                log.warning("The index predates the fields %s; re-embedding every song.", ", ".join(older[:4]))
             elif recorded and recorded != profile.versions:
                 log.warning("The index was built with %s; re-embedding every song with %s.", _describe(recorded), _describe(profile.versions))
             store.drop()
@@ -67,6 +70,13 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
 def open_for_search(config: Config, profile_name: str | None = None) -> Workspace:
     """Open an existing index with the profile it was built with; another profile is a clear error."""
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
+    older = store.missing_scalars()
+    if older:
+        store.close()
+        raise CrossgenreError(
+            f"the index at {config.uri} was made by an older crossgenre, without {', '.join(older[:4])}: "
+            "re-index it with `crossgenre index --rebuild PATH` (your music files are not touched)"
+        )
     store.open_existing()
     recorded = store.read_meta("versions") or {}
     built_with = recorded.get("profile", "offline")

@@ -21,6 +21,8 @@ import numpy as np
 from scan.errors import CrossgenreError, ModelMissingError
 
 from .base import AudioEncoder, Encoder
+from .descriptors import FEEL_DIM
+from .descriptors import NAME as DESCRIPTORS_NAME
 from .fingerprint import AudioPrinter
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -54,7 +56,8 @@ class Profile:
 
     @property
     def vector_fields(self) -> dict[str, int]:
-        fields = {"audio": self.audio.dim, "lyrics": self.lyrics.dim, "cover": self.cover.dim, "joint": self.audio.dim}
+        fields = {"audio": self.audio.dim, "lyrics": self.lyrics.dim, "cover": self.cover.dim, "joint": self.audio.dim,
+                  "descriptors": FEEL_DIM}
         if self.describe_field not in fields:
             fields[self.describe_field] = self.describe.dim
         return fields
@@ -70,6 +73,7 @@ class Profile:
             "lyrics": self.lyrics.name,
             "cover": self.cover.name,
             "print": self.printer.name,
+            "descriptors": DESCRIPTORS_NAME,
         }
 
     def predict_genre(self, describe_vector: np.ndarray) -> str:

@@ -15,6 +15,7 @@ from functools import partial
 import numpy as np
 
 from scan.genres import genre_prompts, normalize_genre
+from encoders.descriptors import words
 from store import PUBLIC_SONG_FIELDS, VectorStore, quote
 
 from .filters import build_filter
@@ -24,7 +25,7 @@ from .ranking import PRINT_MIN_SHARE, PerRoute, calibration_sample, diversify, e
 
 SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
-                   "audio_track": 0.8, "cover": 1.0, "print": 3.0}
+                   "audio_track": 0.8, "cover": 1.0, "print": 3.0, "feel": 1.0, "mood": 1.0}
 # Per query kind: the default ranker and weight overrides. A text query may be about how a song sounds,
 # what its words say, or both; its wording (search.wording) and its routes' scores tell which:
 # calibrated fusion, equal weights.
@@ -104,7 +105,7 @@ class SearchEngine:
                            explain(sid, fused[sid], per_route, weights, ranker, calibration))
                 hit.segment, hit.lyric = segments.get(sid), lyrics.get(sid)
                 hits.append(hit)
-        reading = Reading(query.kind, plan.sound, plan.subject, query_genre, list(per_route))
+        reading = Reading(query.kind, plan.sound, plan.subject, query_genre, list(per_route), plan.music)
         return Answer(hits, reading)
 
     # -- fetching each route's results ---------------------------------------------------------
@@ -237,7 +238,7 @@ def _hit(sid: str, rank: int, score: float, row: dict, matches) -> Hit:
     extra = row.get("extra") or {}
     song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
     song["window_policy"] = extra.get("window_policy")
-    return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"))
+    return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"), feel=words(row))
 
 
 def print_votes(found: list[list[dict]], clip_starts, n: int) -> tuple[list[tuple[str, float]], dict[str, float]]:

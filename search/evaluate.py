@@ -113,9 +113,9 @@ def only_route(route: str) -> dict[str, float]:
     return {r: (1.0 if r == route else 0.0) for r in ROUTE_NAMES}
 
 
-def build_query(item: dict, root: Path, seed: int, weights: dict | None = None) -> Query:
+def build_query(item: dict, root: Path, seed: int, weights: dict | None = None, ranker: str | None = None) -> Query:
     """Turn a manifest line into a Query, cutting and degrading clips and images as it says."""
-    common = {"k": EVAL_DEPTH, "cross_genre": bool(item.get("cross_genre")), "weights": weights,
+    common = {"k": EVAL_DEPTH, "cross_genre": bool(item.get("cross_genre")), "weights": weights, "ranker": ranker,
               "query_genre": item.get("genre") if item.get("cross_genre") else None}
     if "text" in item:
         return Query(text=item["text"], **common)
@@ -145,7 +145,8 @@ def build_query(item: dict, root: Path, seed: int, weights: dict | None = None) 
     raise ValueError(f"query {item.get('id')} has none of text, audio, image")
 
 
-def evaluate(engine, manifest: list[dict], root: Path, song_id, weights: dict | None = None) -> EvalReport:
+def evaluate(engine, manifest: list[dict], root: Path, song_id, weights: dict | None = None,
+             ranker: str | None = None) -> EvalReport:
     """Run every manifest query through the engine; `song_id(path)` maps a library file to its id.
 
     `weights` (route -> weight) override the engine's defaults for every query, e.g. `only_route(r)`.
@@ -157,7 +158,7 @@ def evaluate(engine, manifest: list[dict], root: Path, song_id, weights: dict | 
         if "song" in item:
             hits = _like_song(engine, item, root, song_id)
         else:
-            hits = engine.search(build_query(item, root, seed=n, weights=weights))
+            hits = engine.search(build_query(item, root, seed=n, weights=weights, ranker=ranker))
         ranked = [h.id for h in hits]
         m = query_metrics(ranked, relevant)
         per_query.append({"id": item.get("id", str(n)), **{k: round(v, 4) for k, v in m.items()}, "top": ranked[:5]})

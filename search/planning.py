@@ -11,6 +11,7 @@ from encoders.fingerprint import to_print_rate
 from scan import decode_audio
 from scan.errors import DecodeError, InvalidQueryError
 
+from .feel import clip_feel, text_feel
 from .query import Query
 from .wording import split_subject
 
@@ -40,6 +41,7 @@ class Plan:
     clip_seconds: float = 0.0
     sound: str | None = None
     subject: str | None = None
+    music: str | None = None  # the tempo, key and mood the text named, as read (search.musical)
 
     def route(self, name: str) -> Route | None:
         return next((r for r in self.routes if r.name == name), None)
@@ -51,9 +53,12 @@ def plan_query(query: Query, profile, fusion, library_has_lyrics) -> Plan:
         return _text_plan(query.text, profile, fusion, library_has_lyrics)
     if query.kind == "audio":
         clip = _decode_clip(query.audio, profile.audio.sample_rate)
-        vec = profile.audio.embed_song(clip).track
+        embedding = profile.audio.embed_song(clip)
+        vec = embedding.track
         prints, starts = profile.printer.clip_prints(to_print_rate(clip, profile.audio.sample_rate))
         routes = [Route("audio_track", "audio", vec), Route("joint", "joint", vec)]
+        if query.cross_genre:  # the same feel in other genres: tempo, mode, energy, timbre, mood tags
+            routes += [Route(n, f, v) for n, (f, v) in clip_feel(profile, clip, embedding.tags).items()]
         return Plan(routes, vec, prints, starts, len(clip) / profile.audio.sample_rate)
     vec = profile.cover.encode([_load_image(query.image)], "image")[0]
     routes = [Route("cover", "cover", vec, "has_cover == true")]
@@ -69,8 +74,13 @@ def _text_plan(text: str, profile, fusion, library_has_lyrics) -> Plan:
     sound, subject = split_subject(text)
     if not sound and not library_has_lyrics():
         sound = text  # the sound routes read it all instead
+    feel, sound, music = text_feel(sound)  # tempo, key and mood words; the rest is for the sound routes
+    if feel is not None and not sound and not subject:  # "around 120 bpm in A minor": nothing for words
+        return Plan([Route("feel", "descriptors", feel)], None, sound="", subject=subject, music=music)
     lyr = p.lyrics.encode([subject or text], "text")[0]
     routes = [Route("lyrics", "lyrics", lyr, "has_lyrics == true")]
+    if feel is not None:
+        routes.append(Route("feel", "descriptors", feel))
     window_vector = None
     if sound:
         describe = describe_text(p, sound)
@@ -83,7 +93,7 @@ def _text_plan(text: str, profile, fusion, library_has_lyrics) -> Plan:
     if p.describe_field != "audio" and _mapped(fusion, "lyrics"):
         # the words' encoding, placed in the joint space: it can only judge songs with words
         routes.append(Route("joint", "joint", fusion.project("lyrics", lyr[None])[0], "has_lyrics == true"))
-    return Plan(routes, window_vector, sound=sound, subject=subject)
+    return Plan(routes, window_vector, sound=sound, subject=subject, music=music)
 
 
 def describe_text(profile, text: str) -> np.ndarray:

@@ -10,7 +10,8 @@ MAX_K = 200
 MAX_TEXT = 1000  # characters
 MAX_NAME = 256  # characters of a genre, artist or album
 RANKERS = ("calibrated", "rrf", "weighted")
-ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover", "print")
+ROUTE_NAMES = ("sound", "lyrics", "cover_text", "joint", "audio_windows", "audio_track", "cover", "print", "feel", "mood")
+MAX_BPM = 400
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,14 @@ PARAMS = (
     Param("album", "text", "only songs of this album", max_len=MAX_NAME),
     Param("year_min", "int", "only songs from this year on", low=0, high=9999),
     Param("year_max", "int", "only songs up to this year", low=0, high=9999),
+    Param("bpm_min", "number", "only songs at this tempo (bpm) or faster", low=0, high=MAX_BPM),
+    Param("bpm_max", "number", "only songs at this tempo (bpm) or slower", low=0, high=MAX_BPM),
+    Param("half_double", "bool", "the bpm range also matches songs at half or double such a tempo", default=False),
+    Param("key", "text", "only songs in this key: 'A minor', 'F#m', 'Eb major' or Camelot '8A'", max_len=16),
+    Param("compatible_keys", "bool", "with key: also the keys next to it on the Camelot wheel (one step either "
+          "way, and its relative major or minor)", default=False),
+    Param("energy_min", "number", "only songs with at least this energy (0-1)", low=0, high=1),
+    Param("energy_max", "number", "only songs with at most this energy (0-1)", low=0, high=1),
     Param("cross_genre", "bool", "songs with the same feel from other genres than the query's", default=False),
     Param("query_genre", "text", "cross-genre mode: the genre to move away from (inferred when absent)",
           max_len=MAX_NAME),
@@ -70,6 +79,8 @@ def check_param(p: Param, v) -> None:
         raise InvalidQueryError(f"{p.name} must be a whole number from {p.low} to {p.high}")
     if p.kind == "bool" and not isinstance(v, bool):
         raise InvalidQueryError(f"{p.name} must be true or false")
+    if p.kind == "number" and (not _number(v) or not p.low <= v <= p.high):
+        raise InvalidQueryError(f"{p.name} must be a number from {p.low:g} to {p.high:g}")
     if p.kind == "choice" and v not in p.choices:
         raise InvalidQueryError(f"{p.name} must be one of: {', '.join(p.choices)}")
     if p.kind == "weights":
@@ -96,6 +107,13 @@ class Query:
     album: str | None = None
     year_min: int | None = None
     year_max: int | None = None
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    half_double: bool = PARAM["half_double"].default  # a bpm range also matches songs at half or double its tempo
+    key: str | None = None  # "A minor", "Am", "8A" (Camelot)
+    compatible_keys: bool = PARAM["compatible_keys"].default  # the key and its Camelot neighbours
+    energy_min: float | None = None  # 0..1
+    energy_max: float | None = None
     cross_genre: bool = PARAM["cross_genre"].default
     query_genre: str | None = None  # the genre to move away from in cross-genre mode (else inferred)
     weights: dict[str, float] | None = None  # route -> weight; given weights switch RRF to a weighted sum
@@ -122,6 +140,14 @@ class Query:
             value = getattr(self, p.name)
             if value is not None:
                 check_param(p, value)
+        for low, high in (("bpm_min", "bpm_max"), ("energy_min", "energy_max")):
+            if getattr(self, low) is not None and getattr(self, high) is not None and getattr(self, low) > getattr(self, high):
+                raise InvalidQueryError(f"{low} is above {high}")
+        if self.key is not None:
+            from encoders.descriptors import normalize_key
+
+            if normalize_key(self.key) is None:
+                raise InvalidQueryError("key must name a key, such as 'A minor', 'F#m', 'Eb major' or '8A' (Camelot)")
 
 
 @dataclass
@@ -148,6 +174,7 @@ class Hit:
     segment: dict | None = None  # {"start": s, "end": s, "score": x}: the part of the song that matched
     lyric: dict | None = None  # {"text": chunk, "score": x}: the lyric lines that matched
     tags: list | None = None  # [[tag, probability], ...] (offline profile)
+    feel: str = ""  # tempo, key and feel in a musician's words: "118 bpm · A minor (8A) · bright · dense"
     seed: dict | None = None  # songs like songs (search.similar): which seed a hit is like, its place in a path
 
     def to_dict(self) -> dict:
@@ -165,6 +192,7 @@ class Hit:
                 "segment": self.segment,
                 "lyric": self.lyric,
                 "tags": self.tags,
+                "feel": self.feel,
                 **({"seed": self.seed} if self.seed is not None else {}),
             },
         }
@@ -179,9 +207,12 @@ class Reading:
     subject: str | None = None  # text: what the words should be about, when the text named one ("about ...")
     genre: str | None = None  # cross-genre: the genre moved away from (given, named in the text, or guessed)
     routes: list[str] = field(default_factory=list)  # the routes searched, in the order they were fused
+    music: str | None = None  # text: the tempo, key and mood it named, as read ("tempo ~120 bpm (from: ...)")
 
     def to_dict(self) -> dict:
         out = {"routes": self.routes}
+        if self.music:
+            out["music"] = self.music
         if self.subject:
             out["sound"], out["subject"] = self.sound or "", self.subject
         if self.genre:

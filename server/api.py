@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
 
+from encoders.descriptors import words
 from store import PUBLIC_SONG_FIELDS
 
 from .errors import ApiError
@@ -73,7 +74,8 @@ def _describe(query, reading) -> dict:
         out["text"] = query.text
     else:
         out["bytes"] = len(query.audio if query.kind == "audio" else query.image)
-    for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights"):
+    for name in ("genre", "artist", "album", "year_min", "year_max", "query_genre", "weights", "bpm_min", "bpm_max",
+                 "key", "energy_min", "energy_max"):
         if getattr(query, name) is not None:
             out[name] = getattr(query, name)
     reading = reading.to_dict()
@@ -112,7 +114,7 @@ def _song_file(song_id: str) -> tuple[dict, Path]:
 def song(song_id: str):
     row = _song_row(song_id, [*PUBLIC_FIELDS, "extra"])
     extra = row.pop("extra", None) or {}
-    out = {"id": song_id, **{k: row.get(k) for k in PUBLIC_FIELDS}, "top_tags": extra.get("top_tags")}
+    out = {"id": song_id, **{k: row.get(k) for k in PUBLIC_FIELDS}, "top_tags": extra.get("top_tags"), "feel": words(row)}
     return jsonify(_with_urls(out))
 
 

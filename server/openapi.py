@@ -33,6 +33,8 @@ def param_schema(p: Param) -> dict:
         schema = {"type": "string", "maxLength": p.max_len}
     elif p.kind == "int":
         schema = {"type": "integer", "minimum": p.low, "maximum": p.high}
+    elif p.kind == "number":
+        schema = {"type": "number", "minimum": p.low, "maximum": p.high}
     elif p.kind == "bool":
         schema = {"type": "boolean"}
     elif p.kind == "choice":
@@ -95,6 +97,8 @@ SCHEMAS = {
                       "properties": {"text": {"type": "string"}, "score": {"type": "number"}}},
             "tags": {"type": ["array", "null"], "description": "top [tag, probability] pairs of the song",
                      "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "number"}]}},
+            "feel": {"type": "string", "description": "tempo, key (with its Camelot code) and feel in words, "
+                                                      "e.g. '118 bpm · A minor (8A) · bright · energetic · dense'"},
         },
     },
     "SongFields": {
@@ -110,6 +114,13 @@ SCHEMAS = {
             "track_number": {"type": "integer"},
             "duration": {"type": "number", "description": "seconds"},
             "has_lyrics": {"type": "boolean"}, "has_cover": {"type": "boolean"},
+            "bpm": {"type": "number", "description": "tempo in beats a minute, 0 when unknown"},
+            "tonic": {"type": "string", "description": "the key's tonic (C .. B), '' when unknown"},
+            "mode": {"type": "string", "enum": ["major", "minor", ""]},
+            "camelot": {"type": "string", "description": "the key on the Camelot wheel, e.g. '8A' for A minor"},
+            "energy": {"type": "number", "description": "0 (calm, quiet, sparse) to 1 (loud, dense, bright)"},
+            "brightness_hz": {"type": "number", "description": "spectral centroid"},
+            "onset_rate": {"type": "number", "description": "note onsets a second"},
             "audio_url": {"type": "string"}, "cover_url": {"type": ["string", "null"]},
         },
     },
@@ -136,6 +147,8 @@ SCHEMAS = {
                       "properties": {"kind": {"type": "string", "enum": ["text", "audio", "image"]},
                                      "k": {"type": "integer"}, "text": {"type": "string"},
                                      "sound": {"type": "string", "description": "the text's sound part"},
+                                     "music": {"type": "string",
+                                               "description": "the tempo, key and mood the text named, as read"},
                                      "subject": {"type": "string",
                                                  "description": "what the words should be about (after 'about')"},
                                      "genre_guessed": {"type": "string",

@@ -57,6 +57,8 @@ def query_from_json(raw: bytes) -> Query:
                 raise _bad(f"{p.name} must be a whole number")
         if p.kind == "bool" and not isinstance(v, bool):
             raise _bad(f"{p.name} must be true or false")
+        if p.kind == "number" and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            raise _bad(f"{p.name} must be a number")
         values[p.name] = _weights(v) if p.kind == "weights" else v
     return _checked(Query(**values))
 
@@ -73,7 +75,7 @@ def query_from_form(form, files) -> Query:
     values: dict = {}
     for p in PARAMS:
         v = form.get(p.name)
-        if v is not None and p.kind in ("int", "bool", "weights"):
+        if v is not None and p.kind in ("int", "number", "bool", "weights"):
             v = v.strip()
         if v is None or (v == "" and p.name != "text"):
             continue  # absent, or an empty form field: the default
@@ -82,6 +84,11 @@ def query_from_form(form, files) -> Query:
                 v = int(v)
             except ValueError:
                 raise _bad(f"{p.name} must be a whole number, not {v[:20]!r}") from None
+        elif p.kind == "number":
+            try:
+                v = float(v)
+            except ValueError:
+                raise _bad(f"{p.name} must be a number, not {v[:20]!r}") from None
         elif p.kind == "bool":
             if v.lower() not in TRUE + FALSE:
                 raise _bad(f"{p.name} must be true or false")

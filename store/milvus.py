@@ -175,6 +175,14 @@ class VectorStore(StoreReads):
         params = schema._index_params(self.client, vector_names, self.index_type)
         self.client.create_collection(name, schema=collection_schema, index_params=params, consistency_level="Strong")
 
+    def missing_scalars(self) -> list[str]:
+        """Scalar fields this version writes that the stored songs collection lacks (an index made by an
+        older crossgenre); empty when it has them all or does not exist."""
+        if not self.exists():
+            return []
+        stored = {f["name"] for f in self.client.describe_collection(self.songs)["fields"]}
+        return [name for name in schema.SONG_SCALARS if name not in stored]
+
     def stored_vector_fields(self) -> dict[str, int]:
         def dims(name):
             desc = self.client.describe_collection(name)
@@ -273,7 +281,8 @@ class VectorStore(StoreReads):
             self.client.flush(self.songs)
 
     def _plain_row(self, row: dict) -> dict:
-        out = {"key": schema.song_key(row["id"])}
+        out = {k: schema.SCALAR_DEFAULTS[t] for k, (t, _) in schema.SONG_SCALARS.items() if k not in row and t in schema.SCALAR_DEFAULTS}
+        out["key"] = schema.song_key(row["id"])
         for k, v in row.items():
             if isinstance(v, np.ndarray):
                 v = v.astype(np.float32).tolist()

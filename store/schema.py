@@ -37,14 +37,30 @@ SONG_SCALARS = {
     "cover_source": (DataType.VARCHAR, 16),
     "profile": (DataType.VARCHAR, 32),
     "fusion_version": (DataType.VARCHAR, 64),
-    "extra": (DataType.JSON, None),  # top tags, window policy, part counts, anything that needs no filter
+    # Musical descriptors (encoders/descriptors.py); 0 or "" when unknown (no beat, no key found)
+    "bpm": (DataType.DOUBLE, None),
+    "bpm_confidence": (DataType.DOUBLE, None),
+    "beat_regularity": (DataType.DOUBLE, None),
+    "tonic": (DataType.VARCHAR, 4),  # tonic: "C" .. "B" (sharps as C# and F#, flats as Eb, Ab, Bb)
+    "mode": (DataType.VARCHAR, 8),  # "major" or "minor"
+    "camelot": (DataType.VARCHAR, 4),  # the key on the Camelot wheel: "8A" is A minor
+    "key_confidence": (DataType.DOUBLE, None),
+    "loudness_db": (DataType.DOUBLE, None),
+    "dynamic_range_db": (DataType.DOUBLE, None),
+    "brightness_hz": (DataType.DOUBLE, None),
+    "onset_rate": (DataType.DOUBLE, None),
+    "energy": (DataType.DOUBLE, None),  # 0..1
+    "extra": (DataType.JSON, None),  # top tags, window policy, part counts, chroma: anything that needs no filter
     "key": (DataType.INT64, None),  # the song's integer key (part_key): its parts' primary keys derive from it
 }
+# What a song row holds for a field its writer left out (rows written by tools that know no descriptors).
+SCALAR_DEFAULTS = {DataType.DOUBLE: 0.0, DataType.INT64: 0, DataType.VARCHAR: "", DataType.BOOL: False}
 
 # The song fields a client sees (search hits, /api/songs/<id>): every other scalar is the index's own
 # bookkeeping (paths never leave the server). The one list the engine and the API read.
 PUBLIC_SONG_FIELDS = ("title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-                      "duration", "has_lyrics", "has_cover")
+                      "duration", "has_lyrics", "has_cover", "bpm", "tonic", "mode", "camelot", "energy", "brightness_hz",
+                      "onset_rate")
 
 ID_LENGTH = 64
 INT64_MAX = 2**63 - 1
@@ -172,7 +188,8 @@ def meta_schema():
 
 
 # Scalars copied beside each side vector in the split layout, so every filter works on every route.
-FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover")
+FILTER_SCALARS = ("genre", "artist", "album_artist", "album", "year", "has_lyrics", "has_cover", "bpm", "tonic", "mode",
+                  "camelot", "energy")
 
 
 def side_schema(dim: int):

@@ -20,20 +20,22 @@
   const ROUTE_NAMES = {
     sound: "sound", lyrics: "lyrics", cover_text: "cover", joint: "overall feel",
     audio_windows: "audio segment", audio_track: "whole track", cover: "cover art", print: "fingerprint",
+    feel: "tempo, key & mood", mood: "mood tags",
   };
   let busy = false;
 
   // -- requests ------------------------------------------------------------------------------
   function filters() {
     const out = {};
-    for (const name of ["genre", "artist"]) {
+    for (const name of ["genre", "artist", "key"]) {
       const v = $(name).value.trim();
       if (v) out[name] = v;
     }
-    for (const name of ["year_min", "year_max"]) {
+    for (const name of ["year_min", "year_max", "bpm_min", "bpm_max", "energy_min", "energy_max"]) {
       const v = $(name).value.trim();
       if (v) out[name] = Number(v);
     }
+    for (const name of ["half_double", "compatible_keys"]) if ($(name).checked) out[name] = true;
     out.k = Number($("k").value);
     out.cross_genre = $("cross_genre").checked;
     return out;
@@ -186,7 +188,8 @@
     const q = data.query || {};
     const reading = !q.subject ? ""
       : (q.sound ? "; sound: \u201c" + q.sound + "\u201d," : ";") + " about: \u201c" + q.subject + "\u201d";
-    summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms" + reading + ")";
+    const music = q.music ? "; music: " + q.music : "";
+    summary.textContent = hits.length + " songs for " + describe + " (" + Math.round(data.took_ms) + " ms" + reading + music + ")";
     for (const hit of hits) results.appendChild(card(hit));
     listTools.hidden = false;
   }
@@ -287,6 +290,11 @@
       const line = ex.lyric.text.split("\n").find((s) => s.trim()) || "";
       const c = el("span", "chip lyric", "“" + (line.length > 70 ? line.slice(0, 67) + "…" : line) + "”");
       c.title = ex.lyric.text;
+      box.appendChild(c);
+    }
+    if (ex.feel) {
+      const c = el("span", "chip feel", ex.feel);
+      c.title = "tempo, key (Camelot code in brackets) and feel, measured from the audio";
       box.appendChild(c);
     }
     for (const t of (ex.tags || []).slice(0, 3)) {

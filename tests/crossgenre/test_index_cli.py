@@ -71,6 +71,20 @@ def test_search_prints_a_ranked_table(indexed):
     assert 'Read as about "kings and fire" (no sound named)' in only.stdout
 
 
+def test_search_by_tempo_and_key(indexed):
+    _, data, _ = indexed
+    proc = run(["search", "around 120 bpm", "--bpm-min", "110", "-k", "5"], data)
+    assert "music: tempo ~120 bpm (from: around 120 bpm)" in proc.stdout
+    assert re.search(r"\d+ bpm · [A-G][#b]? (major|minor) \(\d+[AB]\)", proc.stdout), proc.stdout
+    out = json.loads(run(["search", "around 120 bpm", "--bpm-min", "110", "--json"], data).stdout)
+    assert out and all(h["bpm"] >= 110 for h in out)
+    key = out[0]["camelot"]
+    same = json.loads(run(["search", "music", "--key", key, "--json"], data).stdout)
+    assert same and all(h["camelot"] == key for h in same)
+    bad = run(["search", "music", "--key", "H dorian"], data, check=False)
+    assert bad.returncode == 2 and "key must name a key" in bad.stderr
+
+
 def test_clear_errors_and_exit_codes(tmp_path, indexed):
     _, data, _ = indexed
     missing = run(["index", str(tmp_path / "nowhere")], tmp_path / "d", check=False)

@@ -21,7 +21,8 @@ def upload(client, field: str, data: bytes, name: str = "upload", **params):
 
 def assert_explained(hit: dict) -> None:
     ex = hit["explanation"]
-    assert set(ex) == {"routes", "segment", "lyric", "tags"}
+    assert set(ex) == {"routes", "segment", "lyric", "tags", "feel"}
+    assert " bpm · " in ex["feel"], "every result says its tempo and key"
     assert ex["routes"], "every result says which routes found it"
     assert abs(sum(r["share"] for r in ex["routes"]) - 1.0) < 1e-3
     for key in ("id", "rank", "score", "title", "artist", "album", "genre", "genre_source", "year", "audio_url"):
@@ -113,6 +114,29 @@ def test_cross_genre_and_weights(client):
     assert all(h["genre"] != "Rock" for h in r.json["results"])
     r = search(client, text="loud rock guitar", k=3, weights={"lyrics": 1, "sound": 0}, ranker="weighted")
     assert r.status_code == 200 and r.json["query"]["weights"] == {"lyrics": 1, "sound": 0}
+
+
+def test_tempo_key_and_energy_filters(client):
+    r = search(client, text="around 120 bpm", bpm_min=110, k=20)
+    assert r.status_code == 200, r.json
+    assert r.json["query"]["music"].startswith("tempo ~120 bpm") and r.json["query"]["bpm_min"] == 110
+    hits = r.json["results"]
+    assert hits and all(h["bpm"] >= 110 for h in hits)
+    key = hits[0]["camelot"]
+    same = search(client, text="music", key=key, k=20).json["results"]
+    assert same and all(h["camelot"] == key for h in same)
+    near = search(client, text="music", key=key, compatible_keys=True, k=20).json["results"]
+    assert {h["id"] for h in near} >= {h["id"] for h in same}
+    form = client.post("/api/search", data={"text": "music", "bpm_max": "100", "half_double": "true", "energy_min": "0.1"},
+                       content_type="multipart/form-data")
+    assert form.status_code == 200, form.json
+    assert all(0 < h["bpm"] <= 200 for h in form.json["results"])  # at most 100 counted in half time
+    assert all(h["energy"] >= 0.1 for h in form.json["results"])
+    for body in ({"bpm_min": "fast"}, {"bpm_min": 500}, {"key": "H dorian"}, {"half_double": "yes"},
+                 {"energy_max": 2}, {"bpm_min": 130, "bpm_max": 120}):
+        bad = search(client, text="music", **body)
+        assert bad.status_code == 400 and bad.json["detail"], body
+    assert client.post("/api/search", data={"text": "x", "bpm_min": "quick"}).status_code == 400
 
 
 def test_form_text_search_works_like_json(client):
