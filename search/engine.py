@@ -85,7 +85,7 @@ class SearchEngine:
             clause = f"genre != {quote(query_genre)}"
             flt = f"({base}) and {clause}" if base else clause
         kind_ranker, kind_weights = KIND_DEFAULTS[query.kind]
-        weights = {**DEFAULT_WEIGHTS, **kind_weights, **(query.weights or {})}
+        weights = {**DEFAULT_WEIGHTS, **kind_weights, **relative_weights(query.weights or {})}
         ranker = query.ranker or ("weighted" if query.weights else kind_ranker)
         candidates = max(query.k * (5 if query.cross_genre else 3), 30)
         per_route, offsets = self._fetch(plan, flt, weights, candidates)
@@ -232,6 +232,13 @@ class SearchEngine:
             return None
         top = max(fused, key=fused.get)
         return self.store.get_songs([top], ["genre"]).get(top, {}).get("genre") or None
+
+
+def relative_weights(given: dict[str, float]) -> dict[str, float]:
+    """A request's weights (0 to 100) on the scale of the defaults: a set with any weight over 1 is scaled so
+    its largest is 1, so {"lyrics": 100, "sound": 50} ranks like {"lyrics": 1, "sound": 0.5}."""
+    top = max(given.values(), default=0.0)
+    return {name: w / top for name, w in given.items()} if top > 1 else dict(given)
 
 
 def _hit(sid: str, rank: int, score: float, row: dict, matches) -> Hit:

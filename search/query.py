@@ -57,7 +57,8 @@ PARAMS = (
           "above the query's similarity to the library, summed), reciprocal rank fusion, or a weighted sum of "
           "similarities; absent: rrf for clips, calibrated for text and images, weighted when `weights` are given",
           choices=RANKERS),
-    Param("weights", "weights", "route -> weight from 0 to 100; weights without a ranker switch to the weighted sum",
+    Param("weights", "weights", "route -> weight from 0 to 100 (a set with any weight over 1 is scaled so its "
+          "largest is 1); weights without a ranker switch to the weighted sum",
           low=0, high=100, choices=ROUTE_NAMES),
 )
 PARAM = {p.name: p for p in PARAMS}
