@@ -141,14 +141,14 @@ def test_indexed_songs_carry_their_own_descriptors(rows, library):
         d = describe(decode_audio(song.path, RATE), RATE)
         row = rows[song_id(song.path)]
         assert (row["bpm"], row["tonic"], row["mode"], row["energy"]) == (d.bpm, d.key, d.mode, d.energy)
-    assert all(r["mode"] in ("major", "minor") and r["camelot"] and r["bpm"] > 0 for r in rows.values())
+    assert rows and all(r["mode"] in ("major", "minor") and r["camelot"] and r["bpm"] > 0 for r in rows.values())
 
 
 def test_bpm_key_and_energy_filters_in_search(engine, rows):
     hits = engine.search(Query(text="around 120 bpm", bpm_min=110, k=20))
     assert hits and all(rows[h.id]["bpm"] >= 110 for h in hits)
     assert {h.id for h in hits} == {sid for sid, r in rows.items() if r["bpm"] >= 110}
-    assert all(h.song["bpm"] >= 110 for h in hits)
+    assert hits and all(h.song["bpm"] >= 110 for h in hits)
     some = next(iter(rows.values()))
     code = some["camelot"]
     exact = engine.search(Query(text="music", key=code, k=20))
@@ -159,7 +159,7 @@ def test_bpm_key_and_energy_filters_in_search(engine, rows):
     doubled = engine.search(Query(text="music", bpm_min=2 * slow - 1, bpm_max=2 * slow + 1, half_double=True, k=20))
     assert any(abs(rows[h.id]["bpm"] - slow) < 1e-6 for h in doubled)
     lively = engine.search(Query(text="music", energy_min=0.5, k=20))
-    assert all(rows[h.id]["energy"] >= 0.5 for h in lively)
+    assert lively and all(rows[h.id]["energy"] >= 0.5 for h in lively)
 
 
 def test_a_named_tempo_ranks_songs_near_it_first(engine, rows):

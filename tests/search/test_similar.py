@@ -117,7 +117,7 @@ def test_a_mix_is_like_its_seeds_and_ordered_for_listening(songs, library, rows,
     for n in range(1, len(ids)):
         assert ids[n] == max(ids[n:], key=lambda i: vec[i] @ vec[ids[n - 1]])
         assert hits[n].seed["like_previous"] == pytest.approx(float(vec[ids[n]] @ vec[ids[n - 1]]), abs=1e-3)
-    assert all(h.seed["id"] in seeds for h in hits)
+    assert hits and all(h.seed["id"] in seeds for h in hits)
 
 
 def test_negative_seeds_push_a_mix_away_from_them(songs, library, rows):
@@ -147,7 +147,7 @@ def test_a_path_moves_from_one_song_to_the_other(songs, library):
     # on the whole each step is nearer the end and further from the start than the one before
     assert np.corrcoef(range(len(steps)), like_to)[0, 1] > 0.5, like_to
     assert np.corrcoef(range(len(steps)), like_from)[0, 1] < -0.5, like_from
-    assert all(h.segment and h.routes for h in steps)
+    assert steps and all(h.segment and h.routes for h in steps)
     with pytest.raises(InvalidQueryError):
         songs.path(a, a)
     with pytest.raises(InvalidQueryError):
