@@ -267,7 +267,8 @@ def test_similar_mix_and_path_from_the_command_line_with_playlists(indexed, tmp_
     assert len(rows) == 5 and "start" in rows[0] and "end" in rows[-1] and "of the way" in rows[2]
     search = tmp_path / "search.m3u8"
     run(["search", "heavy distorted guitars", "-k", "2", "--m3u", str(search)], data)
-    assert all(Path(p).is_absolute() and Path(p).is_file() for p in search.read_text().splitlines()[2::2])
+    entries = search.read_text().splitlines()[2::2]
+    assert len(entries) == 2 and all(Path(p).is_absolute() and Path(p).is_file() for p in entries)
     bad = run(["similar", "Nobody - Nothing"], data, check=False)
     assert bad.returncode == 2 and "no song in the index" in bad.stderr
 

@@ -18,7 +18,7 @@ def test_finds_every_audio_file_and_nothing_else(library):
 def test_result_is_sorted_and_in_given_form(library):
     found = find_audio_files(str(library.root))
     assert found == sorted(found, key=str)
-    assert all(str(p).startswith(str(library.root)) for p in found)
+    assert found and all(str(p).startswith(str(library.root)) for p in found)
 
 
 def test_files_named_directly_are_kept_by_extension(library):

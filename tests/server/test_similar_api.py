@@ -104,5 +104,6 @@ def test_like_this_but_a_text(client, song_ids):
     seed = song_ids["Harbor Fog"]
     res = client.get(f"/api/songs/{seed}/similar?k=3&but=heavy%20distorted%20guitars")
     assert res.status_code == 200 and res.json["query"]["but"] == "heavy distorted guitars"
+    assert res.json["results"]
     assert all("modifier" in [r["route"] for r in hit["explanation"]["routes"]] for hit in res.json["results"])
     assert client.get(f"/api/songs/{seed}/similar?but=%20").status_code == 400

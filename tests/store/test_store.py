@@ -84,7 +84,8 @@ def test_prints_answer_many_queries_at_once_and_go_with_their_song(store):
     found = store.search_prints(recs[1].print_vectors[[2, 3]], 1)
     assert [(f[0]["entity"]["song_id"], f[0]["entity"]["start"]) for f in found] == [("song001", 2.0), ("song001", 3.0)]
     store.delete_songs(["song001"])
-    assert all(f[0]["entity"]["song_id"] != "song001" for f in store.search_prints(recs[1].print_vectors, 1))
+    after = store.search_prints(recs[1].print_vectors, 1)
+    assert after and all(f[0]["entity"]["song_id"] != "song001" for f in after)
 
 
 def test_chunks_keep_text_and_filter_by_song(store):
@@ -153,6 +154,25 @@ def test_parts_are_keyed_by_song_and_number_and_a_rewrite_leaves_no_stale_part(s
     assert np.allclose(sorted(p["vector"][0] for p in parts), sorted(shorter.print_vectors[:, 0]))
     assert len(store.song_parts("windows", ["song001"])) == 2 and len(store.song_parts("windows", ["song002"])) == 3
     assert store.stored_parts()["prints"] == {"rows": 6, "bytes_per_row": 8 + 4 * 8}
+
+
+def test_song_parts_are_every_part_of_the_asked_songs_and_no_other(store, monkeypatch):
+    import store.reads as reads
+
+    rng = np.random.default_rng(11)
+    recs = [record(i, rng, windows=1 + i % 4) for i in range(8)]
+    store.write_songs(recs)
+    monkeypatch.setattr(reads, "MAX_SEARCH_LIMIT", 3)  # songs spread over several reads, one song over two
+    asked = [r.row["id"] for r in recs[1:7]]
+    got = {}
+    for w in store.song_parts("windows", asked + ["no-such-song"]):
+        got.setdefault(w["song_id"], []).append(w)
+    assert sorted(got) == sorted(asked)
+    for r in recs[1:7]:
+        mine = sorted(got[r.row["id"]], key=lambda w: w["start"])
+        assert [w["start"] for w in mine] == list(r.window_starts)
+        assert np.allclose([w["vector"] for w in mine], r.window_vectors, atol=1e-6)
+    assert store.song_parts("windows", []) == []
 
 
 def test_prints_are_filtered_through_their_song_rows(store):
