@@ -43,9 +43,28 @@ MAX_ENCODED_SECONDS = 30 * 60
 STOP_AT = "CROSSGENRE_STOP_AT"  # tests: "parts:N" or "rows:N" stops the process there (see _checkpoint)
 
 
-def song_id(path: str | Path) -> str:
-    """A song's stable id: a short hash of its absolute path (clients never see the path itself)."""
-    return hashlib.blake2b(str(Path(path).resolve()).encode("utf-8"), digest_size=8).hexdigest()
+def song_id(path: str | Path, salt: int = 0) -> str:
+    """A new song's id: a short hash of its absolute path (clients never see the path itself). The id stays
+    with the song when its file moves, so a later file at the old path takes a salted one (`free_song_id`)."""
+    text = str(Path(path).resolve()) + (f"\0{salt}" if salt else "")
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def free_song_id(path: str | Path, taken: set[str]) -> str:
+    """The id of a new song at `path`: `song_id(path)`, or a salted one if a moved song holds that."""
+    salt = 0
+    while (sid := song_id(path, salt)) in taken:
+        salt += 1
+    return sid
+
+
+def beside_digest(track) -> str:
+    """A digest of a song's lyrics and cover as read: what the files beside it (sidecar lyrics, a folder
+    image) add. A moved song whose digest is unchanged keeps its vectors."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update((track.lyrics or "").encode("utf-8", "surrogatepass"))
+    digest.update(b"\0" + (track.cover or b""))
+    return digest.hexdigest()
 
 
 @dataclass
@@ -56,6 +75,7 @@ class IndexReport:
     found: int = 0
     added: int = 0
     updated: int = 0
+    moved: int = 0  # re-pointed to their new path, their vectors kept
     unchanged: int = 0
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -70,7 +90,7 @@ class IndexReport:
 
     def summary(self) -> str:
         lines = [
-            f"{self.found} audio files found: {self.added} added, {self.updated} updated, "
+            f"{self.found} audio files found: {self.added} added, {self.updated} updated, {self.moved} moved, "
             f"{self.unchanged} unchanged, {self.removed} removed, {len(self.failed)} skipped "
             f"({self.seconds:.1f} s, {self.profile} profile)"
         ]
@@ -83,7 +103,7 @@ class IndexReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        out = {k: getattr(self, k) for k in ("found", "added", "updated", "unchanged", "removed")}
+        out = {k: getattr(self, k) for k in ("found", "added", "updated", "moved", "unchanged", "removed")}
         out["skipped"] = [{"path": p, "reason": r} for p, r in self.failed]
         out["notes"] = [{"path": p, "note": n} for p, n in self.notes]
         return {**out, "seconds": round(self.seconds, 2), "profile": self.profile}
@@ -177,8 +197,10 @@ class Indexer:
         report.found = len(files) + len(rejected)
         known = {
             row["id"]: row
-            for row in self.ws.store.iter_songs(["id", "path", "content_hash", "mtime", "size"])
+            for row in self.ws.store.iter_songs(["id", "path", "content_hash", "mtime", "size", "extra"])
         }
+        by_path = {row["path"]: row for row in known.values()}
+        taken = set(known)
         todo = []
         seen = set()
         for given in files:
@@ -192,13 +214,12 @@ class Indexer:
             except (OSError, RuntimeError) as exc:  # gone since the walk, or a link loop
                 report.fail(str(given), f"cannot be read ({getattr(exc, 'strerror', None) or exc})")
                 continue
-            sid = song_id(path)
+            old = by_path.get(str(path))
+            sid = old["id"] if old else free_song_id(path, taken)
+            taken.add(sid)
             seen.add(sid)
             stat = (st.st_mtime, st.st_size)
-            old = known.get(sid)
             if old and (old["mtime"], old["size"]) == stat:
-                if old["path"] != str(path):  # indexed under another spelling of its path: store the absolute one
-                    self._guarded(report, str(path), lambda p=path, s=sid: self._repath(s, p))
                 report.unchanged += 1
                 continue
             todo.append((path, sid, stat, old))
@@ -206,6 +227,7 @@ class Indexer:
             sid: row for sid, row in known.items()
             if sid not in seen and (not Path(row["path"]).exists() or any(_under(row["path"], r) for r in roots))
         }
+        todo = self._repoint_moved(todo, gone, report)
         if gone:
             self._guarded(report, "(removed songs)", lambda: self.ws.store.delete_songs(list(gone)))
             report.removed = len(gone)
@@ -214,10 +236,47 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _repath(self, sid: str, path: Path) -> None:
-        rows = self.ws.store.query_rows(f"id == {quote(sid)}", 1)
-        if rows:
-            self.ws.store.upsert_rows([{**rows[0], "path": str(path)}])
+    def _repoint_moved(self, todo: list, gone: dict, report: IndexReport) -> list:
+        """Re-point new files that are indexed songs gone from their old path (same size and content hash,
+        the old file absent, the same lyrics and cover beside it): the song keeps its id, key and parts, its
+        row takes the new path. A copy (the old file still there) is a new song. Returns the rest of `todo`."""
+        by_size: dict[int, list[dict]] = {}
+        for row in gone.values():
+            if not Path(row["path"]).exists():
+                by_size.setdefault(row["size"], []).append(row)
+        if not by_size:
+            return todo
+        rest = []
+        for path, sid, stat, old in todo:
+            candidates = [] if old else by_size.get(stat[1], [])
+            if candidates:
+                moved = self._guarded(report, str(path), lambda p=path, c=candidates, s=stat: self._repoint(p, c, s))
+                if moved is None:  # unreadable: listed with its reason
+                    continue
+                if moved:
+                    candidates.remove(moved)
+                    del gone[moved["id"]]
+                    report.moved += 1
+                    continue
+            rest.append((path, sid, stat, old))
+        return rest
+
+    def _repoint(self, path: Path, candidates: list[dict], stat: tuple[float, int]):
+        """The gone row that this file is (now re-pointed at it), or False."""
+        digest = content_hash(path)
+        match = next((row for row in candidates if row["content_hash"] == digest), None)
+        if match is None:
+            return False
+        track = read_track(path)
+        recorded = (match.get("extra") or {}).get("beside")
+        if recorded is not None and recorded != beside_digest(track):
+            return False  # other lyrics or another cover beside it now: embedded again as a new song
+        rows = self.ws.store.query_rows(f"id == {quote(match['id'])}", 1)
+        if not rows:
+            return False
+        title = track.title or path.stem  # a song without a title tag is named by its file
+        self.ws.store.upsert_rows([fit_row({**rows[0], "path": str(path), "mtime": stat[0], "size": stat[1], "title": title})])
+        return match
 
     def _guarded(self, report: IndexReport, path: str, action):
         """Run one step for one song; a failure skips that song (listed) instead of ending the run."""
@@ -365,7 +424,8 @@ class Indexer:
         genre_source = "tag"
         if not genre:
             genre, genre_source = p.predict_genre(vectors[p.describe_field]), "predicted"
-        extra = {"window_policy": p.audio.window_policy, "decoder": item.decoder, **item.descriptors.extra()}
+        extra = {"window_policy": p.audio.window_policy, "decoder": item.decoder, "beside": beside_digest(t),
+                 **item.descriptors.extra()}
         if len(item.waveform) >= MAX_ENCODED_SECONDS * p.audio.sample_rate:
             extra["encoded_seconds"] = MAX_ENCODED_SECONDS
         if audio.tags is not None and hasattr(p.audio, "tag_names"):

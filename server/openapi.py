@@ -185,7 +185,7 @@ SCHEMAS = {
             "started": {"type": ["string", "null"], "format": "date-time"},
             "finished": {"type": ["string", "null"], "format": "date-time"},
             "seconds": {"type": ["number", "null"]},
-            "summary": {"type": ["string", "null"], "description": "one line: found, added, updated, removed, skipped"},
+            "summary": {"type": ["string", "null"], "description": "one line: found, added, updated, moved, unchanged, removed, skipped"},
             "failed": {"type": "array", "items": {"type": "object", "properties": {
                 "path": {"type": "string", "description": "relative to its library folder"},
                 "reason": {"type": "string"}}}},
