@@ -55,8 +55,9 @@ def clips() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def encoder():
+    """The reference path (torch), which the TensorFlow numbers pin; the fast path is pinned to it below."""
     torch.set_num_threads(2)
-    return build({"family": "musicnn", "model": "MSD_musicnn"}, Path("/nonexistent"))
+    return build({"family": "musicnn", "model": "MSD_musicnn", "exact": True}, Path("/nonexistent"))
 
 
 # ---------------------------------------------------------------- checkpoint reader
@@ -131,7 +132,7 @@ def test_msd_outputs_match_the_tensorflow_reference(encoder, clips, key, patch):
 
 
 def test_mtt_outputs_match_the_tensorflow_reference(clips):
-    enc = build({"model": "MTT_musicnn"}, Path("."))
+    enc = build({"model": "MTT_musicnn", "exact": True}, Path("/nonexistent"))
     assert enc.name == "musicnn-MTT-v1" and enc.tag_names[0] == "guitar"
     out = enc.analyse(clips["calm/calm_acoustic_1"])
     for (_, patch), (tags, pen) in PINNED_MTT.items():
@@ -171,8 +172,8 @@ def test_max_windows_samples_evenly_and_keeps_window_vectors():
     import immich_memories_music
 
     wave = decode_16k_mono(immich_memories_music.tracks_dir() / "calm/calm_acoustic_1.opus")  # 32.3 s
-    full = build({"model": "MSD_musicnn"}, Path(".")).embed_song(wave)
-    sampled = build({"model": "MSD_musicnn", "max_windows": 4}, Path(".")).embed_song(wave)
+    full = build({"model": "MSD_musicnn"}, Path("/nonexistent")).embed_song(wave)
+    sampled = build({"model": "MSD_musicnn", "max_windows": 4}, Path("/nonexistent")).embed_song(wave)
     assert len(full.starts) == 11 and len(sampled.starts) == 4  # 10 full windows and the 2.4 s tail
     assert sampled.starts[0] == 0 and sampled.starts[-1] == full.starts[-1]
     # each sampled window is the full-coverage window at the same start
@@ -182,8 +183,8 @@ def test_max_windows_samples_evenly_and_keeps_window_vectors():
 
 def test_deterministic_and_batch_size_independent(clips):
     wave = clips["energetic/energetic_electronic_2"]
-    one = build({"model": "MSD_musicnn", "batch_size": 1}, Path(".")).analyse(wave)
-    many = build({"model": "MSD_musicnn", "batch_size": 16}, Path("."))
+    one = build({"model": "MSD_musicnn", "batch_size": 1}, Path("/nonexistent")).analyse(wave)
+    many = build({"model": "MSD_musicnn", "batch_size": 16}, Path("/nonexistent"))
     a, b = many.analyse(wave), many.analyse(wave)
     np.testing.assert_array_equal(a.tags, b.tags)
     np.testing.assert_array_equal(a.penultimate, b.penultimate)
@@ -209,21 +210,35 @@ def test_short_clip_is_repeat_padded_and_empty_audio_refused(encoder, clips):
 
 
 def test_fast_path_gives_the_exact_paths_vectors():
-    """The default CPU path (ONNX Runtime, log-mel over the kept windows only) against the reference path
-    (torch, whole-song log-mel): same windows, vectors and tags within float rounding, sampled or not,
-    for a song, a clip a little longer than a window, and one shorter than a window."""
+    """The default CPU path (ONNX Runtime with INT8 timbral convolutions, log-mel over the kept windows
+    only) against the reference path (torch, whole-song log-mel): the same windows, every window vector
+    within cosine 0.995 of the reference's (0.997 measured on the 28 demo tracks; a network with every
+    convolution in INT8 falls to 0.98), tags within 0.06 (0.042), sampled or not, for a song, a clip a
+    little longer than a window, and one shorter than a window."""
     import immich_memories_music
 
-    wave = decode_16k_mono(immich_memories_music.tracks_dir() / "calm/calm_acoustic_1.opus")  # 32.3 s
+    wave = decode_16k_mono(immich_memories_music.tracks_dir() / "happy/happy_acoustic_1.opus")  # not calibrated on
     for max_windows in (None, 4):
-        fast = build({"model": "MSD_musicnn", "max_windows": max_windows}, Path("."))
-        exact = build({"model": "MSD_musicnn", "max_windows": max_windows, "exact": True}, Path("."))
+        fast = build({"model": "MSD_musicnn", "max_windows": max_windows}, Path("/nonexistent"))
+        exact = build({"model": "MSD_musicnn", "max_windows": max_windows, "exact": True}, Path("/nonexistent"))
         assert isinstance(fast.net, musicnn.OnnxMusicnn) and isinstance(exact.net, MusicnnNet)
         for clip in (wave, wave[: int(3.3 * SR)], wave[: SR // 2]):
             a, b = fast.embed_song(clip), exact.embed_song(clip)
             np.testing.assert_array_equal(a.starts, b.starts)
-            np.testing.assert_allclose(a.windows, b.windows, atol=1e-4)
-            np.testing.assert_allclose(a.tags, b.tags, atol=1e-5)
+            assert (a.windows * b.windows).sum(axis=1).min() > 0.995
+            np.testing.assert_allclose(a.tags, b.tags, atol=0.06)
+
+
+def test_fast_path_keeps_its_int8_graph_in_the_model_folder(tmp_path, monkeypatch):
+    """Calibrated once, then read back from the model folder by a process that has not built it."""
+    first = build({"model": "MSD_musicnn"}, tmp_path)
+    [cached] = (tmp_path / "musicnn").glob("MSD_musicnn-int8-*.onnx")
+    monkeypatch.setattr(musicnn, "_quantized", {})  # a new process
+    monkeypatch.setattr(musicnn, "calibration_patches", lambda *a: pytest.fail("calibrated again"))
+    second = build({"model": "MSD_musicnn"}, tmp_path)
+    assert list(musicnn._quantized) == [cached.stem]
+    patches = torch.rand(3, musicnn.PATCH_FRAMES, musicnn.N_MELS) * 3
+    np.testing.assert_array_equal(first.net(patches)[0], second.net(patches)[0])
 
 
 # ---------------------------------------------------------------- factory
@@ -238,14 +253,14 @@ def test_build_from_the_offline_profile_settings():
 
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(ValueError, match="MSD_musicnn, MTT_musicnn"):
-        build({"model": "MSD_vgg"}, Path("."))
+        build({"model": "MSD_vgg"}, Path("/nonexistent"))
 
 
 def test_missing_weights_package_says_how_to_install(monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(musicnn.importlib.util, "find_spec", lambda name, *a: None if name == "musicnn" else real_find_spec(name, *a))
     with pytest.raises(ModelMissingError, match=r"pip install --no-deps musicnn==0\.1\.0"):
-        build({"model": "MSD_musicnn"}, Path("."))
+        build({"model": "MSD_musicnn"}, Path("/nonexistent"))
 
 
 def test_offline_profile_is_fast_by_default_and_exact_on_request(tmp_path):
@@ -261,8 +276,8 @@ def test_a_second_tagger_adds_its_tags_from_some_of_the_same_patches(encoder, cl
     """MSD_musicnn with MTT_musicnn beside it: the embedding and the first 50 tags are MSD's own, the
     next 50 are MTT's tags averaged over the patches it was given (here 2 of 3: the first and last)."""
     clip = clips["calm/calm_acoustic_1"]
-    both = build({"model": "MSD_musicnn", "also": "MTT_musicnn", "also_windows": 2, "exact": True}, Path("."))
-    mtt = build({"model": "MTT_musicnn", "exact": True}, Path("."))
+    both = build({"model": "MSD_musicnn", "also": "MTT_musicnn", "also_windows": 2, "exact": True}, Path("/nonexistent"))
+    mtt = build({"model": "MTT_musicnn", "exact": True}, Path("/nonexistent"))
     assert both.name == "musicnn-MSD+MTT-v1"
     assert len(both.tag_names) == 100 and both.tag_names[50] == "mtt:guitar" and both.tag_names[:50] == encoder.tag_names
     emb, alone = both.embed_song(clip), encoder.embed_song(clip)

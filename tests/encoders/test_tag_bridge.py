@@ -75,7 +75,7 @@ def test_prior_balances_a_common_and_a_rare_tag(bridge):
 def test_text_ranks_real_tracks_by_style(bridge):
     import immich_memories_music
 
-    encoder = musicnn.build({"model": "MSD_musicnn"}, Path("."))
+    encoder = musicnn.build({"model": "MSD_musicnn"}, Path("/nonexistent"))
     tags = []
     for name in ("calm/calm_acoustic_1", "energetic/energetic_electronic_2"):
         audio, sr = sf.read(str(immich_memories_music.tracks_dir() / f"{name}.opus"), dtype="float32", always_2d=True)
