@@ -16,7 +16,7 @@ import numpy as np
 
 from scan.genres import genre_prompts, normalize_genre
 from encoders.descriptors import words
-from store import PUBLIC_SONG_FIELDS, VectorStore, quote
+from store import PUBLIC_SONG_FIELDS, SongRow, VectorStore, quote
 
 from .filters import build_filter
 from .planning import Plan, describe_text, plan_query
@@ -243,7 +243,7 @@ def relative_weights(given: dict[str, float]) -> dict[str, float]:
 
 def _hit(sid: str, rank: int, score: float, row: dict, matches) -> Hit:
     extra = row.get("extra") or {}
-    song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
+    song = SongRow.public(row)
     song["window_policy"] = extra.get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"), feel=words(row))
 
