@@ -1,4 +1,4 @@
-"""The tag bridge: description text -> a weighting over musicnn's 50 MSD tags (text -> audio without CLAP).
+"""The tag bridge: description text -> a weighting over musicnn's tags (text -> audio without CLAP).
 
 Each tag has a few phrases a listener would use (encoders/data/msd_tags.json), embedded once with
 MiniLM. A query's similarity to a tag is its best cosine with that tag's phrases; a softmax at
@@ -48,7 +48,7 @@ def model_prior(tensors: dict[str, np.ndarray]) -> np.ndarray:
 
 
 class TagBridge(Encoder):
-    """Text -> (50,) unit query vectors, compared by cosine with `song_vector(tag probabilities)`.
+    """Text -> (n_tags,) unit query vectors, compared by cosine with `song_vector(tag probabilities)`.
 
     Args:
         sentence_encoder: an Encoder of "text" (MiniLM, encoders.sbert) for queries and tag phrases.
