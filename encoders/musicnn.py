@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,7 +337,7 @@ def quantized_graph(net: MusicnnNet, model: str, cache_dir: Path | None) -> byte
     if cached is not None and not cached.is_file():
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(".partial")
+            partial = cached.with_suffix(f".{os.getpid()}.partial")
             partial.write_bytes(_quantized[key])
             partial.replace(cached)  # whole or absent, for another process reading it
         except OSError:
@@ -523,7 +524,7 @@ def build(settings: dict, model_dir: Path) -> MusicnnEncoder:
     over the kept windows only, unless `exact` asks for the reference path (torch, whole-song log-mel); window vectors agree within
     cosine 0.995.
     The weights come from the `musicnn` PyPI package, not model_dir; the fast path keeps its INT8 graph
-    in `<model_dir>/musicnn/` when model_dir exists.
+    in `<model_dir>/musicnn/` (when it can write there).
     """
     from .device import configure_threads, torch_device
 
@@ -532,7 +533,7 @@ def build(settings: dict, model_dir: Path) -> MusicnnEncoder:
     exact = bool(settings.get("exact"))
     fast = not exact and device == "cpu"
     net, tag_names = load_model(model)
-    cache_dir = model_dir / "musicnn" if model_dir.is_dir() else None
+    cache_dir = model_dir / "musicnn"
     if fast:
         net = OnnxMusicnn(net, configure_threads(), model, cache_dir)
     also, name = None, f"musicnn-{MODELS[model][0]}-v1"
