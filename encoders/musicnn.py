@@ -258,7 +258,7 @@ class OnnxMusicnn:
     ONNX Runtime in float32 (docs/benchmarks.md §7). Called like the net: (B, 187, 96) -> (penultimate, logits).
 
     The quantized graph is built at load and kept as `<cache_dir>/<model>-int8-<hash>.onnx` (the hash
-    is of the float graph, so new weights or a new exporter build a new one)."""
+    is of the float graph and INT8_RECIPE, so new weights, a new exporter or a new recipe build a new one)."""
 
     def __init__(self, net: MusicnnNet, threads: int, model: str = "MSD_musicnn", cache_dir: Path | None = None):
         import onnxruntime as ort
@@ -281,6 +281,8 @@ class OnnxMusicnn:
 
 
 CALIBRATION_TRACKS = 4  # demo tracks (every 7th of 28, one per mood) whose windows set the INT8 ranges
+# how the INT8 graph is made; part of its cache key, so a change here builds a new one
+INT8_RECIPE = f"timbral convolutions, QDQ, per-channel int8 weights, uint8 MinMax over {CALIBRATION_TRACKS} tracks, max before dequantize"
 _quantized: dict[str, bytes] = {}  # float graph hash -> INT8 graph, for this process
 
 
@@ -328,7 +330,7 @@ def quantized_graph(net: MusicnnNet, model: str, cache_dir: Path | None) -> byte
     import hashlib
 
     folded = float_graph(net)
-    key = f"{model}-int8-{hashlib.sha256(folded).hexdigest()[:16]}"
+    key = f"{model}-int8-{hashlib.sha256(folded + INT8_RECIPE.encode()).hexdigest()[:16]}"
     cached = Path(cache_dir) / f"{key}.onnx" if cache_dir is not None else None
     if key not in _quantized and cached is not None and cached.is_file():
         _quantized[key] = cached.read_bytes()
@@ -369,7 +371,26 @@ def quantize_timbral(folded: bytes) -> bytes:
             raise RuntimeError(f"expected musicnn's two timbral convolutions in the exported graph, found {timbral}")
         quantize_static(str(source), str(target), Patches(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=timbral)
-        return target.read_bytes()
+        graph = onnx.load(str(target))
+    max_before_dequantize(graph)
+    return graph.SerializeToString()
+
+
+def max_before_dequantize(graph) -> None:
+    """Rewrite DequantizeLinear -> ReduceMax as ReduceMax -> DequantizeLinear, in place: the same values
+    (dequantizing is increasing), but the max over frequency reads the timbral convolutions' uint8 maps
+    instead of float copies four times their size (about 10 % of the network's time)."""
+    nodes = graph.graph.node
+    made_by = {out: node for node in nodes for out in node.output}
+    for node in list(nodes):
+        dq = made_by.get(node.input[0]) if node.op_type == "ReduceMax" else None
+        if dq is None or dq.op_type != "DequantizeLinear" or sum(dq.output[0] in n.input for n in nodes) != 1:
+            continue
+        result = node.output[0]
+        node.input[0], node.output[0] = dq.input[0], result + "_quantized"
+        dq.input[0], dq.output[0] = node.output[0], result
+        nodes.remove(dq)
+        nodes.insert(list(nodes).index(node) + 1, dq)  # after the max it now reads
 
 
 # ---------------------------------------------------------------- encoder
