@@ -19,6 +19,7 @@ import numpy as np
 from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
+from .generations import StoreGenerations
 from .reads import MAX_IN_FILTER, StoreReads, batches, quote, quote_list
 
 with warnings.catch_warnings():
@@ -60,8 +61,9 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-class VectorStore(StoreReads):
-    """One crossgenre index in Milvus: four collections named `<prefix>_songs|windows|chunks|meta`.
+class VectorStore(StoreReads, StoreGenerations):
+    """One crossgenre index in Milvus: collections named `<prefix>_songs|windows|chunks|prints|meta`, where
+    `prefix` is the active generation of the configured prefix (store/generations.py).
 
     `uri` is a file path (Milvus Lite, embedded, one process per file) or `http://host:port`
     (a Milvus server or cluster: the same code, HNSW indexes).
@@ -69,7 +71,7 @@ class VectorStore(StoreReads):
 
     def __init__(self, uri: str, prefix: str = "crossgenre", token: str = ""):
         self.uri = str(uri)
-        self.prefix = prefix
+        self.base = self.prefix = prefix
         self.is_server = is_server_uri(self.uri)
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +90,7 @@ class VectorStore(StoreReads):
         # Milvus before 2.4 has one vector field per collection: there the song vectors other than
         # `joint` live in side collections.
         self.split = self.is_server and _server_version(self.client) < (2, 4)
+        self.prefix = self.generation_state().get("active", prefix)
 
     # -- names and lifecycle -------------------------------------------------------------------
     @property
