@@ -4,9 +4,9 @@ subprocess, SIGKILL), the old index still answers searches and a rerun resumes t
 the swap, the new index answers and the next run drops the old collections. The full profile's weights are
 tiny random models written at test time.
 
-Seen failing on purpose: with `open_for_indexing` dropping the old index and writing into it again (the
-switch as it was before generations), the first check after the kill found 1 song where the old index had 3
-("the old index answers until the switch ends").
+Seen failing on purpose: with `open_for_indexing` dropping the old index and its fusion and writing into the
+same collections again (the switch as it was before generations), the first check after the kill found the
+full profile with 4 songs where the offline index had 5 ("the old index answers until the switch ends").
 """
 
 from __future__ import annotations
