@@ -74,9 +74,12 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int, positive: bool = False
 
 def song_scalars(i: int, genre: str, year: int, has_lyrics: bool, has_cover: bool) -> dict:
     """The scalar fields of synthetic song i's row in VectorStore's songs schema (vectors not included)."""
+    from store.schema import SCALAR_DEFAULTS, SONG_SCALARS
+
     sid = SyntheticLibrary.song_id(i)
+    unknown = {k: SCALAR_DEFAULTS[t] for k, (t, _) in SONG_SCALARS.items() if t in SCALAR_DEFAULTS}  # descriptors
     return {
-        "id": sid, "path": f"/music/synthetic/{sid}.flac", "content_hash": sid * 2, "mtime": 0.0, "size": 0,
+        **unknown, "id": sid, "path": f"/music/synthetic/{sid}.flac", "content_hash": sid * 2, "mtime": 0.0, "size": 0,
         "title": f"Song {i}", "artist": f"Artist {i % 5000}", "album": f"Album {i % 20000}", "album_artist": "",
         "genre": genre, "genre_source": "tag", "raw_genre": "", "year": year, "track_number": 1 + i % 12,
         "duration": 240.0, "musicbrainz_track_id": "", "musicbrainz_album_id": "", "musicbrainz_artist_id": "",

@@ -13,7 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-# Nothing may reach a model hub unless the user runs `crossgenre models download`.
+# Nothing may reach a model hub unless the user runs `crossgenre models download` (and even that not when
+# the user set HF_HUB_OFFLINE themselves).
+USER_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -523,8 +525,7 @@ def cmd_models_download(args) -> int:
     from .config import default_model_dir
 
     model_dir = Path(args.model_dir) if args.model_dir else default_model_dir()
-    os.environ["HF_HUB_OFFLINE"] = "0"
-    download(model_dir, progress=True)
+    download(model_dir, progress=True, offline=USER_HUB_OFFLINE)
     print(f"The full profile's weights are in {model_dir}.")
     return 0
 

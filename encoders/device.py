@@ -46,7 +46,7 @@ def hub_offline() -> None:
 
     laion_clap builds hub tokenizers when imported and transformers looks names up on the hub; with
     this set they fail fast (or fall back to local files) instead of retrying for minutes. crossgenre
-    reaches the network only in `crossgenre models download`, through urllib, which this leaves alone.
+    reaches the network only in `crossgenre models download`, which lifts the switch for its own calls.
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"

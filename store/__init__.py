@@ -1,6 +1,8 @@
 """The store room: crossgenre's vectors and song facts in Milvus."""
 
-from .milvus import UNAVAILABLE, SongRecord, VectorStore, is_server_uri, quote, quote_list
+from .milvus import UNAVAILABLE, VectorStore, is_server_uri
+from .reads import quote, quote_list
 from .schema import PUBLIC_SONG_FIELDS
+from .writes import SongRecord
 
 __all__ = ["PUBLIC_SONG_FIELDS", "UNAVAILABLE", "SongRecord", "VectorStore", "is_server_uri", "quote", "quote_list"]

@@ -1,9 +1,6 @@
-"""VectorStore: songs, audio windows and lyric chunks in Milvus (a Milvus Lite file or a server URI):
-the connection, the collections' layout, and every write. Reads and searches: store/reads.py.
-
-Write order makes indexing crash-safe: a song's windows and chunks are written (and, on Milvus Lite,
-flushed) before its song row, and re-indexing a song first deletes its old windows and chunks. The
-song row is the commit marker: a song counts as indexed only when its row exists with its content hash.
+"""VectorStore: songs, audio windows, lyric chunks and prints in Milvus (a Milvus Lite file or a server
+URI): the connection, the collections' layout and the index facts. Reads and searches: store/reads.py;
+writes: store/writes.py.
 """
 
 from __future__ import annotations
@@ -11,16 +8,14 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
 from .generations import StoreGenerations
-from .reads import MAX_IN_FILTER, StoreReads, batches, quote, quote_list
+from .reads import StoreReads, quote
+from .writes import StoreWrites
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # milvus-lite imports pkg_resources, which warns on import
@@ -42,27 +37,12 @@ logging.getLogger("pymilvus").setLevel(logging.ERROR)
 SESSION = {"consistency_level": "Session"}
 
 
-@dataclass
-class SongRecord:
-    """Everything written for one song: its row (scalars + song vectors), windows and lyric chunks."""
-
-    row: dict
-    window_starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    window_ends: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    window_vectors: np.ndarray | None = None
-    chunk_texts: list[str] = field(default_factory=list)
-    chunk_vectors: np.ndarray | None = None
-    print_starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    print_vectors: np.ndarray | None = None
-    print_seconds: float = 2.0
-
-
 def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-class VectorStore(StoreReads, StoreGenerations):
-    """One crossgenre index in Milvus: collections named `<prefix>_songs|windows|chunks|prints|meta`, where
+class VectorStore(StoreReads, StoreWrites, StoreGenerations):
+    """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`, where
     `prefix` is the active generation of the configured prefix (store/generations.py).
 
     `uri` is a file path (Milvus Lite, embedded, one process per file) or `http://host:port`
@@ -225,103 +205,6 @@ class VectorStore(StoreReads, StoreGenerations):
         self.client.upsert(self.meta, [{"key": key, "value": json.dumps(value), "placeholder": [1.0, 0.0]}])
         if not self.is_server:
             self.client.flush(self.meta)
-
-    # -- writes --------------------------------------------------------------------------------
-    def write_songs(self, records: list[SongRecord], after_parts=None) -> None:
-        """Write a batch of songs: old windows/chunks/prints out (by key; a new song has none), new ones in,
-        then the song rows last.
-
-        `after_parts` (a callable) runs between the two, where a crash leaves parts without their song.
-        Parts are upserted: the parts a killed run left without their song row have the same keys, and are
-        replaced rather than doubled."""
-        if not records:
-            return
-        self._delete_parts(self.get_songs([r.row["id"] for r in records], ["id", "key", "extra"]).values())
-        windows, chunks, prints = [], [], []
-        for r in records:
-            sid = r.row["id"]
-            key = schema.song_key(sid)
-            counts = {"windows": 0, "chunks": 0, "prints": 0}
-            if r.print_vectors is not None and len(r.print_vectors):
-                if not np.allclose(r.print_starts, np.arange(len(r.print_starts)) * schema.PRINT_HOP_SECONDS):
-                    raise ValueError(f"song prints must start every {schema.PRINT_HOP_SECONDS} s from 0")
-                prints += [{"id": schema.part_key(key, n), "vector": v.tolist()} for n, v in enumerate(r.print_vectors)]
-                counts["prints"] = len(r.print_vectors)
-            if r.window_vectors is not None:
-                for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
-                    windows.append({"id": schema.part_key(key, n), "song_id": sid, "start": float(s), "end": float(e),
-                                    "vector": v.tolist()})
-                counts["windows"] = len(r.window_vectors)
-            if r.chunk_vectors is not None:
-                for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
-                    text = t.encode("utf-8")[: schema.CHUNK_TEXT_LENGTH - 4].decode("utf-8", "ignore")
-                    chunks.append({"id": schema.part_key(key, n), "song_id": sid, "text": text, "vector": v.tolist()})
-                counts["chunks"] = len(r.chunk_vectors)
-            r.row["extra"] = {**(r.row.get("extra") or {}), "parts": counts}
-        if windows:
-            self._insert(self.windows, windows, upsert=True)
-        if chunks:
-            self._insert(self.chunks, chunks, upsert=True)
-        for part in batches(prints, 2000):
-            self._insert(self.prints, part, upsert=True)
-        if not self.is_server:
-            for name in (self.windows, self.chunks, self.prints):
-                self.client.flush(name)
-        if after_parts is not None:
-            after_parts()
-        self.upsert_rows([r.row for r in records])
-
-    def upsert_rows(self, rows: list[dict]) -> None:
-        """Write whole song rows (scalars and song vectors); windows and chunks stay as they are."""
-        if not rows:
-            return
-        plain = [self._plain_row(r) for r in rows]
-        for f in self._side_fields():  # split layout: side vectors first, the song row stays the commit marker
-            self._insert(self.side(f), [{"id": r["id"], **{k: r[k] for k in schema.FILTER_SCALARS},
-                                         "vector": r.pop(f)} for r in plain], upsert=True)
-        self._insert(self.songs, plain, upsert=True)
-        if not self.is_server:
-            self.client.flush(self.songs)
-
-    def _plain_row(self, row: dict) -> dict:
-        out = {k: schema.SCALAR_DEFAULTS[t] for k, (t, _) in schema.SONG_SCALARS.items() if k not in row and t in schema.SCALAR_DEFAULTS}
-        out["key"] = schema.song_key(row["id"])
-        for k, v in row.items():
-            if isinstance(v, np.ndarray):
-                v = v.astype(np.float32).tolist()
-            elif isinstance(v, (np.floating, np.integer)):
-                v = v.item()
-            out[k] = v
-        return out
-
-    def delete_songs(self, ids: list[str]) -> None:
-        for part in batches(ids, MAX_IN_FILTER):
-            self._delete_parts(self.get_songs(part, ["id", "key", "extra"]).values())
-            self._delete(self.songs, f"id in {quote_list(part)}")
-            for f in self._side_fields():
-                self._delete(self.side(f), f"id in {quote_list(part)}")
-        if not self.is_server:
-            self.flush()
-
-    def _delete_parts(self, rows) -> None:
-        """Delete the stored parts of these songs (rows with key and extra), by primary key: no scan."""
-        keys = {"windows": [], "chunks": [], "prints": []}
-        for row in rows:
-            counts = (row.get("extra") or {}).get("parts", {})
-            for kind, ids in keys.items():
-                ids += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
-        for kind, ids in keys.items():
-            for part in batches(ids, 20000):
-                self.client.delete(getattr(self, kind), ids=part)
-                self._deleted_last.add(getattr(self, kind))
-
-    def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
-        (self.client.upsert if upsert else self.client.insert)(collection, rows)
-        self._deleted_last.discard(collection)
-
-    def _delete(self, collection: str, expr: str) -> None:
-        self.client.delete(collection, filter=expr)
-        self._deleted_last.add(collection)
 
     def _consistency(self, collection: str) -> dict:
         return {"consistency_level": "Strong"} if collection in self._deleted_last else SESSION

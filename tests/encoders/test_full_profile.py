@@ -3,13 +3,16 @@
 Tiny random-weight models of the real architectures (laion_clap's HTSAT-tiny with a one-layer RoBERTa,
 a small OpenCLIP ViT) are written in the published formats into a temporary model dir, at the paths
 encoders/profiles/full.json names, and loaded through build_audio/build_text/openclip.build. The
-download is tested against an HTTP server on 127.0.0.1.
+download (through huggingface_hub) is tested against a loopback stand-in for the hub's file endpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import os
+import subprocess
+import sys
 import threading
 import traceback
 from pathlib import Path
@@ -303,25 +306,42 @@ def test_default_model_dir(monkeypatch, tmp_path):
     assert models.default_model_dir() == tmp_path / "xdg" / "crossgenre" / "models"
 
 
-class _Server:
-    """A loopback HTTP server of in-memory files, honouring Range, that can cut its first answer short."""
+class _Hub:
+    """A loopback stand-in for the Hugging Face Hub's file endpoint (HEAD for the metadata, GET honouring
+    Range), serving in-memory files, that can cut its first GET short."""
 
     def __init__(self, files: dict[str, bytes], cut_first: bool = False):
-        self.files, self.cut_first, self.requests = files, cut_first, []
-        server = self
+        self.files, self.cut_first, self.gets = files, cut_first, []
+        hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append((self.path, self.headers.get("Range")))
-                body = server.files.get(self.path)
+            def _head(self) -> bytes | None:
+                body = hub.files.get(self.path)  # /<repo>/resolve/<revision>/<name>
                 if body is None:
-                    self.send_error(404)
+                    self.send_response(404)
+                    self.send_header("X-Error-Code", "EntryNotFound")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                return body
+
+            def do_HEAD(self):
+                if (body := self._head()) is not None:
+                    self.send_response(200)
+                    self.send_header("X-Repo-Commit", self.path.split("/")[4])
+                    self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+
+            def do_GET(self):
+                hub.gets.append((self.path, self.headers.get("Range")))
+                if (body := self._head()) is None:
                     return
-                start = int(self.headers["Range"][len("bytes=") : -1]) if self.headers.get("Range") else 0
+                start = int(self.headers["Range"][len("bytes="):].split("-")[0]) if self.headers.get("Range") else 0
                 self.send_response(206 if start else 200)
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
-                if server.cut_first and len(server.requests) == 1:
+                if hub.cut_first and len(hub.gets) == 1:
                     self.wfile.write(body[: len(body) // 3])  # then hang up mid-body
                     self.close_connection = True
                     return
@@ -331,10 +351,8 @@ class _Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
     def __enter__(self):
         self.thread.start()
@@ -345,55 +363,61 @@ class _Server:
         self.httpd.server_close()
 
 
-def _spec(server: _Server, path: str, body: bytes, sha256: str | None = None) -> models.ModelFile:
+REV = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _spec(path: str, body: bytes, sha256: str | None = None) -> models.ModelFile:
     digest = hashlib.sha256(body).hexdigest() if sha256 is None else sha256
-    return models.ModelFile(f"sub/{path.strip('/')}", server.url(path), digest, len(body), "test file")
+    return models.ModelFile(f"sub/{path}", "someone/weights", REV, digest, len(body), "test file")
 
 
-def test_download_resumes_after_a_dropped_connection(tmp_path):
+def test_download_through_the_hub_library_survives_a_dropped_connection(tmp_path):
     body = np.random.default_rng(0).bytes(300_000)
-    with _Server({"/weights.bin": body, "/small.json": b"{}"}, cut_first=True) as server:
-        unchecked = models.ModelFile("sub/small.json", server.url("/small.json"), None, None, "no published checksum")
-        files = (_spec(server, "/weights.bin", body), unchecked)
-        fetched = models.download(tmp_path, progress=False, files=files)
-        assert fetched == ["sub/weights.bin", "sub/small.json"]
-        assert (tmp_path / "sub/weights.bin").read_bytes() == body
-        assert not (tmp_path / "sub/weights.bin.part").exists()
-        assert server.requests[:2] == [("/weights.bin", None), ("/weights.bin", f"bytes={len(body) // 3}-")]
-        # present and verified: nothing is fetched again
-        count = len(server.requests)
-        assert models.download(tmp_path, progress=False, files=files) == []
-        assert len(server.requests) == count
-
-
-def test_download_resumes_a_part_file_left_by_an_earlier_run(tmp_path):
-    body = np.random.default_rng(1).bytes(50_000)
-    with _Server({"/w.bin": body}) as server:
-        spec = _spec(server, "/w.bin", body)
-        (tmp_path / "sub").mkdir()
-        (tmp_path / "sub/w.bin.part").write_bytes(body[:20_000])
-        models.download(tmp_path, progress=False, files=(spec,))
-        assert server.requests == [("/w.bin", "bytes=20000-")]
-        assert (tmp_path / "sub/w.bin").read_bytes() == body
-
-
-def test_download_checksum_mismatch_and_http_errors(tmp_path):
-    body = b"not the weights you are looking for" * 100
-    with _Server({"/w.bin": body}) as server:
-        wrong = _spec(server, "/w.bin", body, sha256="0" * 64)
+    served = {f"/someone/weights/resolve/{REV}/w.bin": body, f"/someone/weights/resolve/{REV}/small.json": b"{}"}
+    with _Hub(served, cut_first=True) as hub:
+        unchecked = models.ModelFile("sub/small.json", "someone/weights", REV, None, None, "no published checksum")
+        files = (_spec("w.bin", body), unchecked)
+        fetched = models.download(tmp_path, progress=False, files=files, endpoint=hub.endpoint)
+        assert fetched == ["sub/w.bin", "sub/small.json"]
+        assert (tmp_path / "sub/w.bin").read_bytes() == body and (tmp_path / "sub/small.json").read_bytes() == b"{}"
+        # the cut connection was retried (the library resumes from the last whole chunk it wrote)
+        assert [path.rsplit("/", 1)[1] for path, _ in hub.gets] == ["w.bin", "w.bin", "small.json"]
+        # a file that is not there, and a download that is not the published file (deleted, not kept)
+        with pytest.raises(models.ModelDownloadError, match="x.bin"):
+            models.download(tmp_path, progress=False, files=(_spec("x.bin", b"?"),), endpoint=hub.endpoint)
+        wrong = _spec("w2.bin", body, sha256="0" * 64)
+        hub.files[f"/someone/weights/resolve/{REV}/w2.bin"] = body
         with pytest.raises(models.ModelDownloadError, match="sha256") as info:
-            models.download(tmp_path, progress=False, files=(wrong,))
-        assert "sub/w.bin" in str(info.value)
-        assert not (tmp_path / "sub/w.bin").exists() and not (tmp_path / "sub/w.bin.part").exists()
-        absent = models.ModelFile("sub/x.bin", server.url("/x.bin"), None, None, "t")
-        with pytest.raises(models.ModelDownloadError, match="404"):
-            models.download(tmp_path, progress=False, files=(absent,))
-        count = len(server.requests)
-        huge = models.ModelFile("sub/huge.bin", server.url("/w.bin"), None, 10**18, "more than any disk")
-        with pytest.raises(models.ModelDownloadError, match="GB free"):
-            models.download(tmp_path, progress=False, files=(huge,))
-        assert len(server.requests) == count  # refused before asking the server
-    # a present file that is not the published one is reported, not overwritten
+            models.download(tmp_path, progress=False, files=(wrong,), endpoint=hub.endpoint)
+        assert "sub/w2.bin" in str(info.value) and not (tmp_path / "sub/w2.bin").exists()
+
+
+def test_download_keeps_present_files_and_offline_names_the_command(tmp_path):
+    """Files already in the model dir (made here) are checked and kept without a hub; offline, a missing
+    file is the one-line message with the download command."""
+    body = np.random.default_rng(1).bytes(50_000)
+    (tmp_path / "sub").mkdir()
     (tmp_path / "sub/w.bin").write_bytes(body)
-    with pytest.raises(models.ModelDownloadError, match="delete it"):
-        models.download(tmp_path, progress=False, files=(wrong,))
+    assert models.download(tmp_path, progress=False, files=(_spec("w.bin", body),), offline=True) == []
+    # no hub at this endpoint: a present, verified file never asks one
+    assert models.download(tmp_path, progress=False, files=(_spec("w.bin", body),), endpoint="http://127.0.0.1:9") == []
+    with pytest.raises(models.ModelDownloadError, match="delete it"):  # present but not the published file
+        models.download(tmp_path, progress=False, files=(_spec("w.bin", body, sha256="0" * 64),), offline=True)
+    assert (tmp_path / "sub/w.bin").read_bytes() == body  # reported, not overwritten
+    with pytest.raises(ModelMissingError) as info:
+        models.download(tmp_path, progress=False, files=(_spec("w.bin", body), _spec("v.bin", b"v")), offline=True)
+    message = str(info.value)
+    assert "sub/v.bin" in message and "crossgenre models download" in message and "\n" not in message
+    assert not (tmp_path / "sub/v.bin").exists()
+
+
+def test_models_download_command_honours_the_users_offline_switch(tmp_path):
+    """`crossgenre models download` with HF_HUB_OFFLINE=1 set by the user fetches nothing and says, in one
+    line, what is missing and which command fills it (exit 3: weights missing)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.getcwd()}
+    proc = subprocess.run([sys.executable, "-m", "crossgenre.cli", "models", "download", "--model-dir", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "crossgenre models download" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
+    assert not any(tmp_path.rglob("*.pt"))

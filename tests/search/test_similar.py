@@ -60,6 +60,22 @@ def test_each_hit_says_which_routes_and_which_segments_matched(songs, library, r
     assert all("lyrics" not in {m.route for m in h.routes} for h in hits if not h.song["has_lyrics"])
 
 
+def test_lyrics_and_cover_only_score_the_songs_the_sound_routes_found(songs, library, indexed):
+    """Lead routes (sound, joint) search the library; lyrics and cover score exactly their candidates."""
+    from search.similar import _route_vectors
+
+    _, ws, _ = indexed
+    seed = songs._seeds([song_id(library.song("Willow Road").path)])
+    routes = _route_vectors(seed, [])
+    assert {"sound", "joint", "lyrics"} <= set(routes)
+    found = songs._search(routes, "", 3)
+    candidates = {h["id"] for name in ("sound", "joint") for h in found[name]}
+    stored = ws.store.get_songs(sorted(candidates), ["id", "lyrics", "has_lyrics"])
+    assert {h["id"] for h in found["lyrics"]} == {sid for sid in candidates if stored[sid]["has_lyrics"]}
+    for h in found["lyrics"]:
+        assert h["distance"] == pytest.approx(float(np.dot(stored[h["id"]]["lyrics"], routes["lyrics"][1])), abs=1e-4)
+
+
 def test_diversity_options_hold_in_every_list(songs, library, rows):
     for seed in library.songs:
         sid = song_id(seed.path)

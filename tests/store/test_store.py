@@ -156,6 +156,25 @@ def test_parts_are_keyed_by_song_and_number_and_a_rewrite_leaves_no_stale_part(s
     assert store.stored_parts()["prints"] == {"rows": 6, "bytes_per_row": 8 + 4 * 8}
 
 
+def test_song_parts_are_every_part_of_the_asked_songs_and_no_other(store, monkeypatch):
+    import store.reads as reads
+
+    rng = np.random.default_rng(11)
+    recs = [record(i, rng, windows=1 + i % 4) for i in range(8)]
+    store.write_songs(recs)
+    monkeypatch.setattr(reads, "MAX_SEARCH_LIMIT", 3)  # songs spread over several reads, one song over two
+    asked = [r.row["id"] for r in recs[1:7]]
+    got = {}
+    for w in store.song_parts("windows", asked + ["no-such-song"]):
+        got.setdefault(w["song_id"], []).append(w)
+    assert sorted(got) == sorted(asked)
+    for r in recs[1:7]:
+        mine = sorted(got[r.row["id"]], key=lambda w: w["start"])
+        assert [w["start"] for w in mine] == list(r.window_starts)
+        assert np.allclose([w["vector"] for w in mine], r.window_vectors, atol=1e-6)
+    assert store.song_parts("windows", []) == []
+
+
 def test_prints_are_filtered_through_their_song_rows(store):
     rng = np.random.default_rng(9)
     recs = [record(i, rng, genre="Rock" if i % 2 else "Jazz") for i in range(4)]
