@@ -301,8 +301,8 @@ def _chroma(y: np.ndarray, sample_rate: int) -> np.ndarray:
     """12-bin pitch-class profile (C first, sums to 1): librosa's constant-Q chroma (thirds of a semitone,
     each frame scaled to its loudest class) of C3-C7, plus `BASS_WEIGHT` times that of the bass, C1-C3,
     each summed to 1 first so the upper register's many partials do not drown the bass line. On the demo
-    tracks this turned most fifth errors right; a tonic pedal under a tune that dwells on the tonic and
-    fifth, though, reads as the key a fifth below (docs/evaluation.md)."""
+    tracks this turned most fifth errors right; a bass that dwells on the tonic and subdominant, though,
+    pulls the reading to the key a fifth below (docs/evaluation.md)."""
     import librosa
 
     c1 = librosa.note_to_hz("C1")
