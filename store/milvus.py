@@ -5,6 +5,7 @@ writes: store/writes.py.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -24,6 +25,11 @@ with warnings.catch_warnings():
 
 # What a failing or unreachable Milvus raises (the server answers 503 for it: the request was fine).
 UNAVAILABLE = (MilvusException, ConnectionError)
+# pymilvus retries a call that finds Milvus gone 75 times, over about 3.5 minutes; crossgenre's calls give
+# up after 6 tries (about 4 s), so a search on a server whose Milvus went away is answered (503) in seconds.
+RETRIES = 6
+_RETRIED = {"query", "query_iterator", "search", "hybrid_search", "get", "has_collection", "describe_collection",
+            "list_collections", "insert", "upsert", "delete", "flush"}
 
 log = logging.getLogger(__name__)
 # pymilvus sets its own logger to WARNING on import; its warnings (iterator timestamps, retries) are
@@ -56,7 +62,7 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = MilvusClient(uri=self.uri, token=token) if token else MilvusClient(uri=self.uri)
+            self.client = _Client(MilvusClient(uri=self.uri, token=token) if token else MilvusClient(uri=self.uri))
         except MilvusException as exc:
             if not self.is_server:
                 raise StoreLockedError(
@@ -208,6 +214,17 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
 
     def _consistency(self, collection: str) -> dict:
         return {"consistency_level": "Strong"} if collection in self._deleted_last else SESSION
+
+
+class _Client:
+    """A MilvusClient whose reads and writes are retried `RETRIES` times when Milvus does not answer."""
+
+    def __init__(self, client: MilvusClient):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        return functools.partial(attr, retry_times=RETRIES) if name in _RETRIED else attr
 
 
 def _server_version(client) -> tuple[int, int]:
