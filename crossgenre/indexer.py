@@ -25,7 +25,7 @@ from encoders.fingerprint import to_print_rate
 from scan import content_hash, find_audio_files, read_track
 from scan.decode import read_audio, stream_audio
 from scan.genres import normalize_genre
-from store import SongRecord, quote
+from store import SongRecord, SongRow, quote
 from store.schema import fit_row
 
 from scan.errors import CrossgenreError
@@ -431,35 +431,35 @@ class Indexer:
         if audio.tags is not None and hasattr(p.audio, "tag_names"):
             order = np.argsort(-audio.tags)[:5]
             extra["top_tags"] = [[p.audio.tag_names[i], round(float(audio.tags[i]), 3)] for i in order]
-        row = fit_row({
-            "id": item.sid,
-            "path": item.path,
-            "content_hash": item.digest,
-            "mtime": item.stat[0],
-            "size": item.stat[1],
-            "title": t.title or Path(item.path).stem,
-            "artist": t.artist or "",
-            "album": t.album or "",
-            "album_artist": t.album_artist or "",
-            "genre": genre or "",
-            "genre_source": genre_source,
-            "raw_genre": t.genre or "",
-            "year": t.year or 0,
-            "track_number": t.track_number or 0,
-            "duration": t.duration or len(item.waveform) / p.audio.sample_rate,
-            "musicbrainz_track_id": t.musicbrainz_track_id or "",
-            "musicbrainz_album_id": t.musicbrainz_album_id or "",
-            "musicbrainz_artist_id": t.musicbrainz_artist_id or "",
-            "has_lyrics": has_lyrics,
-            "has_cover": has_cover,
-            "lyrics_source": t.lyrics_source or "",
-            "cover_source": (t.cover_source or "") if has_cover else "",
-            "profile": p.name,
-            "fusion_version": self._fusion_version(),
-            "extra": extra,
+        row = SongRow(
+            id=item.sid,
+            path=item.path,
+            content_hash=item.digest,
+            mtime=item.stat[0],
+            size=item.stat[1],
+            title=t.title or Path(item.path).stem,
+            artist=t.artist or "",
+            album=t.album or "",
+            album_artist=t.album_artist or "",
+            genre=genre or "",
+            genre_source=genre_source,
+            raw_genre=t.genre or "",
+            year=t.year or 0,
+            track_number=t.track_number or 0,
+            duration=t.duration or len(item.waveform) / p.audio.sample_rate,
+            musicbrainz_track_id=t.musicbrainz_track_id or "",
+            musicbrainz_album_id=t.musicbrainz_album_id or "",
+            musicbrainz_artist_id=t.musicbrainz_artist_id or "",
+            has_lyrics=has_lyrics,
+            has_cover=has_cover,
+            lyrics_source=t.lyrics_source or "",
+            cover_source=(t.cover_source or "") if has_cover else "",
+            profile=p.name,
+            fusion_version=self._fusion_version(),
+            extra=extra,
+            vectors=vectors,
             **item.descriptors.row_fields(),
-            **vectors,
-        })
+        ).as_row()
         if item.prints is not None:
             prints, print_starts = item.prints
         else:

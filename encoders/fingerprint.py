@@ -111,3 +111,51 @@ class AudioPrinter:
         a, sa = self._prints(wave, 1)
         b, sb = self._prints(wave[half:], 1)
         return np.concatenate([a, b]), np.concatenate([sa, sb + STEP_SECONDS / 2])
+
+
+# Print codes for an inverted index: each float print gives CODE_BANDS short codes (the signs of
+# CODE_BITS fixed random projections each, a locality-sensitive hash of its direction), numbered as one
+# key space (band << CODE_BITS | code). Two prints of the same moment share most keys; two unrelated
+# prints share one with odds of about 2^-CODE_BITS a band. A query also probes the codes its
+# PROBE_BITS least certain bits of each band could have had, each weighted by 2^-(bits flipped).
+CODE_BANDS = 6
+CODE_BITS = 16
+PROBE_BITS = 2
+KEY_SPACE = CODE_BANDS << CODE_BITS
+# A clip is also printed resampled by these factors, which undo a speed change of up to 5 % (pitch
+# moving with it) to within about 1.3 %; each set of clip prints is looked up on its own.
+SPEED_FACTORS = ((1, 1), (19, 20), (39, 40), (41, 40), (21, 20))
+_PROJECTION = np.random.RandomState(1).standard_normal((DIM, CODE_BANDS * CODE_BITS)).astype(np.float32)
+_BIT_VALUES = 1 << np.arange(CODE_BITS, dtype=np.int64)
+_BAND_BASE = np.arange(CODE_BANDS, dtype=np.int64) << CODE_BITS
+
+
+def _projected(prints: np.ndarray) -> np.ndarray:
+    return (np.asarray(prints, np.float32) @ _PROJECTION).reshape(len(prints), CODE_BANDS, CODE_BITS)
+
+
+def print_keys(prints: np.ndarray) -> np.ndarray:
+    """(n, CODE_BANDS) int64 keys of float prints (n, DIM)."""
+    bits = (_projected(prints) > 0).astype(np.int64)
+    return (bits * _BIT_VALUES).sum(2) + _BAND_BASE
+
+
+def probe_keys(prints: np.ndarray, probe_bits: int = PROBE_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, weights), each (n, CODE_BANDS * 2**probe_bits): every print's keys with each subset of its
+    `probe_bits` least certain bits (smallest projections) flipped, weighted 2^-(bits flipped)."""
+    p = _projected(prints)
+    bits = (p > 0).astype(np.int64)
+    weakest = np.argsort(np.abs(p), axis=2)[:, :, :probe_bits]  # (n, bands, probe_bits)
+    flip_values = _BIT_VALUES[weakest]
+    keys, weights = [], []
+    for subset in range(1 << probe_bits):
+        chosen = [(subset >> t) & 1 for t in range(probe_bits)]
+        flipped = (flip_values * np.array(chosen, np.int64)).sum(2)
+        keys.append(((bits * _BIT_VALUES).sum(2) ^ flipped) + _BAND_BASE)
+        weights.append(np.full(keys[-1].shape, 0.5 ** sum(chosen)))
+    return np.stack(keys, -1).reshape(len(prints), -1), np.stack(weights, -1).reshape(len(prints), -1)
+
+
+def speed_variants(wave: np.ndarray) -> list[np.ndarray]:
+    """An 8 kHz clip resampled by each of SPEED_FACTORS (the first is the clip itself)."""
+    return [wave if up == down else signal.resample_poly(wave, up, down).astype(np.float32) for up, down in SPEED_FACTORS]

@@ -298,6 +298,8 @@ class MusicnnEncoder(AudioEncoder):
     `max_windows` of them, spread evenly); `tags` is the mean of the patches' tag probabilities. Clips
     shorter than a patch are repeat-padded, as musicnn's training did ("pad_short": "repeat-pad").
     `device`: where the log-mel front end and the network run ("cuda" when a GPU is visible, by default).
+    `also`: a second tagger (MTT_musicnn) run on at most `also_windows` of the same patches, spread evenly;
+    its tag probabilities follow the first tagger's in `tags`, its names (prefixed "mtt:") in `tag_names`.
     """
 
     sample_rate = SAMPLE_RATE
@@ -305,18 +307,26 @@ class MusicnnEncoder(AudioEncoder):
     dim = 200
 
     def __init__(self, net: MusicnnNet, tag_names: list[str], name: str, max_windows: int | None = None, batch_size: int = 16,
-                 device: str = "cpu", mel_per_window: bool = False):
+                 device: str = "cpu", mel_per_window: bool = False, also: tuple | None = None,
+                 also_windows: int | None = None):
         """net: a MusicnnNet, or any callable with its signature (OnnxMusicnn). mel_per_window: compute the
         log-mel only over the windows kept (the same frames, at a fraction of the cost when windows are
-        sampled) instead of over the whole song."""
+        sampled) instead of over the whole song. also: (net, tag names) of a second tagger."""
         self.device = device
-        self.net = net.eval().to(device) if isinstance(net, nn.Module) else net
+        self.net = self._place(net)
         self.tag_names = list(tag_names)
+        self.also_net = self._place(also[0]) if also else None
+        if also:
+            self.tag_names += [f"mtt:{n}" for n in also[1]]
+        self.also_windows = also_windows
         self.name = name
         self.max_windows = max_windows
         self.batch_size = batch_size
         self.logmel = LogMel(device)
         self.mel_per_window = mel_per_window
+
+    def _place(self, net):
+        return net.eval().to(self.device) if isinstance(net, nn.Module) else net
 
     def patches(self, waveform: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
         """Start times (s) and the (n, 187, 96) log-mel patches that cover `waveform` (16 kHz mono)."""
@@ -346,12 +356,12 @@ class MusicnnEncoder(AudioEncoder):
         pieces = np.stack([padded[f * HOP : f * HOP + span] for f in frames])
         return np.asarray(frames, dtype=np.float64) * HOP / SAMPLE_RATE, self.logmel.frames(pieces)
 
-    def run_patches(self, patches: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def run_patches(self, patches: torch.Tensor, net=None) -> tuple[np.ndarray, np.ndarray]:
         """(n, 187, 96) log-mel patches -> (penultimate (n, 200), tag probabilities (n, 50)), batched."""
         pens, probs = [], []
         with torch.inference_mode():
             for i in range(0, len(patches), self.batch_size):
-                pen, logits = self.net(patches[i : i + self.batch_size])
+                pen, logits = (net or self.net)(patches[i : i + self.batch_size])
                 pens.append(pen)
                 probs.append(torch.sigmoid(logits))
             return torch.cat(pens).cpu().numpy(), torch.cat(probs).cpu().numpy()
@@ -363,14 +373,20 @@ class MusicnnEncoder(AudioEncoder):
         return PatchOutputs(starts, penultimate, tags)
 
     def embed_song(self, waveform: np.ndarray) -> AudioEmbedding:
-        out = self.analyse(waveform)
-        windows = l2_normalize(out.penultimate)
+        starts, patches = self.patches(waveform)
+        penultimate, tags = self.run_patches(patches)
+        song_tags = tags.mean(axis=0)
+        if self.also_net is not None:  # song-level tags settle on fewer windows than the embedding needs
+            n = min(len(patches), self.also_windows or len(patches))
+            keep = np.linspace(0, len(patches) - 1, n).round().astype(int)
+            song_tags = np.concatenate([song_tags, self.run_patches(patches[keep], self.also_net)[1].mean(axis=0)])
+        windows = l2_normalize(penultimate)
         return AudioEmbedding(
             windows=windows,
-            starts=out.starts,
-            ends=out.starts + self.window_seconds,
+            starts=starts,
+            ends=starts + self.window_seconds,
             track=l2_normalize(windows.mean(axis=0)),
-            tags=out.tags.mean(axis=0).astype(np.float32),
+            tags=song_tags.astype(np.float32),
         )
 
 
@@ -408,7 +424,8 @@ def load_model(model: str = "MSD_musicnn") -> tuple[MusicnnNet, list[str]]:
 
 def build(settings: dict, model_dir: Path) -> MusicnnEncoder:
     """Profile factory: settings {"model": "MSD_musicnn"|"MTT_musicnn", "max_windows": int|None, "batch_size": int,
-    "device": "cpu"|"cuda" (default: CUDA when present), "exact": bool}.
+    "device": "cpu"|"cuda" (default: CUDA when present), "exact": bool, "also": "MTT_musicnn" (a second
+    tagger on the same patches), "also_windows": int|None (how many patches it sees)}.
 
     On a CPU the network runs in ONNX Runtime and the log-mel is computed over the kept windows only,
     unless `exact` asks for the reference path (torch, whole-song log-mel); the vectors agree either way.
@@ -419,13 +436,21 @@ def build(settings: dict, model_dir: Path) -> MusicnnEncoder:
     model = settings.get("model", "MSD_musicnn")
     device = settings.get("device") or torch_device()
     exact = bool(settings.get("exact"))
+    fast = not exact and device == "cpu"
     net, tag_names = load_model(model)
-    if not exact and device == "cpu":
+    if fast:
         net = OnnxMusicnn(net, configure_threads())
+    also, name = None, f"musicnn-{MODELS[model][0]}-v1"
+    if settings.get("also"):
+        also_net, also_names = load_model(settings["also"])
+        also = (OnnxMusicnn(also_net, configure_threads()) if fast else also_net, also_names)
+        name = f"musicnn-{MODELS[model][0]}+{MODELS[settings['also']][0]}-v1"
     return MusicnnEncoder(
         net,
         tag_names,
-        name=f"musicnn-{MODELS[model][0]}-v1",
+        name=name,
+        also=also,
+        also_windows=settings.get("also_windows"),
         max_windows=settings.get("max_windows"),
         batch_size=int(settings.get("batch_size") or (GPU_BATCH if device.startswith("cuda") else CPU_BATCH)),
         device=device,

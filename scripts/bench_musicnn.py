@@ -1,7 +1,8 @@
 """Time MusicnnEncoder on a 4-minute song (immich-memories-music tracks joined) on this CPU.
 
-Prints windows per second and seconds per song, wall clock and process CPU time, for full coverage and
-for the offline profile's sampling, with the 1-minute load average so a busy machine shows.
+Prints windows per second and seconds per song, wall clock and process CPU time, for full coverage, for
+the offline profile's sampling without and with its second tagger (MTT_musicnn on 10 of the 40 windows),
+with the 1-minute load average so a busy machine shows.
 
     .venv/bin/python scripts/bench_musicnn.py [--threads 2] [--batch-size 16] [--repeats 3]
 """
@@ -40,8 +41,9 @@ def main() -> int:
     song = np.concatenate([decode_16k_mono(p) for p in paths[:9]])[: SONG_SECONDS * 16000]
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch_size}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    for max_windows in (None, 40):
-        enc = build({"model": "MSD_musicnn", "max_windows": max_windows, "batch_size": args.batch_size}, Path("."))
+    for max_windows, also in ((None, None), (40, None), (40, "MTT_musicnn")):
+        enc = build({"model": "MSD_musicnn", "max_windows": max_windows, "batch_size": args.batch_size, "also": also,
+                     "also_windows": 10}, Path("."))
         enc.embed_song(song[: 10 * 16000])  # warm-up: oneDNN picks its kernels on the first call
         runs = []
         for _ in range(args.repeats):
@@ -49,7 +51,8 @@ def main() -> int:
             n = len(enc.embed_song(song).windows)
             runs.append((time.perf_counter() - wall, time.process_time() - cpu))
         wall, cpu = min(runs)
-        print(f"{enc.window_policy:>12s}: {n} windows, {wall:.2f} s wall ({n / wall:.1f} windows/s), {cpu:.2f} s CPU "
+        label = enc.window_policy + (" + MTT on 10" if also else "")
+        print(f"{label:>24s}: {n} windows, {wall:.2f} s wall ({n / wall:.1f} windows/s), {cpu:.2f} s CPU "
               f"({n / cpu:.1f} windows per CPU-second) per {SONG_SECONDS} s song")  # fmt: skip
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0

@@ -2,8 +2,10 @@
 hit's score split into its routes' parts.
 
 Every route, song-level or not (audio windows, prints), is turned into a part on one scale by
-`route_part`, and a song's score is the sum of its parts, so the explanation's shares (part / score)
-add up to 1 for every hit, whatever the backend. Rankers:
+`route_part`, and a song's score is the sum of its parts, whatever the backend. A hit's explanation
+gives each route's part and its share: how far the route lifted the song above the lowest part it gave
+any song of the query (its floor, at most 0), over the sum of those lifts. Shares lie in [0, 1] and add
+up to 1 even where a part is negative or the score near 0; they explain, they do not rank. Rankers:
   calibrated  weight x standard deviations above the query's mean similarity to a random sample of the
               library (text and image queries' default). Routes on unlike scales become comparable, a
               route that tells songs apart counts more than one that does not, and a song without
@@ -48,18 +50,26 @@ def fuse(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> 
     return fused
 
 
-def explain(sid: str, score: float, per_route: PerRoute, weights: dict, ranker: str,
-            calibration: dict) -> list[RouteMatch]:
-    """How each route saw one song; shares are parts / score, so they sum to 1 (a below-average route's
-    share is negative: it pulled the song down)."""
-    matches = []
+def floors(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> dict[str, float]:
+    """Each route's floor in one query: the lowest part it gave any song it found, or 0 when none is
+    negative (a song a route did not find counts 0 on it)."""
+    return {name: min([0.0, *(route_part(name, s, r, weights, ranker, calibration.get(name)) for s, r in found.values())])
+            for name, found in per_route.items()}
+
+
+def explain(sid: str, per_route: PerRoute, weights: dict, ranker: str, calibration: dict,
+            floor: dict[str, float]) -> list[RouteMatch]:
+    """How each route saw one song: its part of the score (negative: below the library's average), and
+    its share, the route's lift above its floor over the sum of the lifts (in [0, 1], adding up to 1)."""
+    matches, lifts = [], {}
     for name, found in per_route.items():
         if sid in found:
             s, r = found[sid]
             matches.append(RouteMatch(name, s, r, part=route_part(name, s, r, weights, ranker, calibration.get(name))))
-    total = sum(m.part for m in matches)
+            lifts[name] = matches[-1].part - floor.get(name, 0.0)
+    total = sum(lifts.values())
     for m in matches:
-        m.share = m.part / total if total else 1.0 / len(matches)
+        m.share = lifts[m.route] / total if total > 0 else 1.0 / len(matches)
     matches.sort(key=lambda m: -m.share)
     return matches
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from scan.errors import InvalidQueryError
-from store import PUBLIC_SONG_FIELDS, quote, quote_list
+from store import PUBLIC_SONG_FIELDS, SongRow, quote, quote_list
 
 from .filters import genre_year_clauses
 from .query import MAX_K, Hit, RouteMatch
@@ -388,7 +388,7 @@ class SongSearch:
         return order
 
     def _seed_hit(self, row: dict, position: float) -> Hit:
-        song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
+        song = SongRow.public(row)
         song["window_policy"] = (row.get("extra") or {}).get("window_policy")
         return Hit(row["id"], 0, 1.0, song, [], seed={"position": position, "endpoint": True})
 
@@ -519,7 +519,7 @@ def _hit(sid, rank, score, row, per_route, calibration) -> Hit:
             part = weights[name] * (s - mean) / std  # the parts add up to the score; shares to 1
             matches.append(RouteMatch(name, s, r, part / score if score else 0.0, part))
     matches.sort(key=lambda m: -m.part)
-    song = {k: row.get(k) for k in SONG_FIELDS if k != "extra"}
+    song = SongRow.public(row)
     song["window_policy"] = (row.get("extra") or {}).get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=(row.get("extra") or {}).get("top_tags"))
 

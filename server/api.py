@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from encoders.descriptors import words
-from store import PUBLIC_SONG_FIELDS
+from store import PUBLIC_SONG_FIELDS, SongRow
 
 from .errors import ApiError
 from .openapi import build_spec
@@ -27,7 +27,6 @@ from .uploads import AUDIO_TYPES, IMAGE_TYPES, sniff_audio, sniff_image
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 SONG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-PUBLIC_FIELDS = list(PUBLIC_SONG_FIELDS)
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a scan of a large index
 
@@ -112,9 +111,9 @@ def _song_file(song_id: str) -> tuple[dict, Path]:
 
 @bp.get("/songs/<song_id>")
 def song(song_id: str):
-    row = _song_row(song_id, [*PUBLIC_FIELDS, "extra"])
+    row = _song_row(song_id, [*PUBLIC_SONG_FIELDS, "extra"])
     extra = row.pop("extra", None) or {}
-    out = {"id": song_id, **{k: row.get(k) for k in PUBLIC_FIELDS}, "top_tags": extra.get("top_tags"), "feel": words(row)}
+    out = {"id": song_id, **SongRow.public(row), "top_tags": extra.get("top_tags"), "feel": words(row)}
     return jsonify(_with_urls(out))
 
 

@@ -83,8 +83,9 @@ SCHEMAS = {
                        "rank": {"type": "integer", "description": "the song's rank in that route alone"},
                        "part": {"type": "number", "description": "this route's part of the hit's score: the parts "
                                 "of a hit add up to its score"},
-                       "share": {"type": "number", "description": "part / score: the shares of a hit add up to 1 "
-                                 "(negative: the route found the song below average and pulled it down)"}},
+                       "share": {"type": "number", "description": "how much of the hit's lift this route gave: its part "
+                                 "above the lowest part it gave any song of the query, over the sum of those lifts; "
+                                 "from 0 to 1, the shares of a hit add up to 1"}},
     },
     "Explanation": {
         "type": "object", "required": ["routes", "segment", "lyric", "tags"],

@@ -2,7 +2,7 @@
 
 from .milvus import UNAVAILABLE, VectorStore, is_server_uri
 from .reads import quote, quote_list
-from .schema import PUBLIC_SONG_FIELDS
+from .schema import PUBLIC_SONG_FIELDS, SongRow
 from .writes import SongRecord
 
-__all__ = ["PUBLIC_SONG_FIELDS", "UNAVAILABLE", "SongRecord", "VectorStore", "is_server_uri", "quote", "quote_list"]
+__all__ = ["PUBLIC_SONG_FIELDS", "UNAVAILABLE", "SongRecord", "SongRow", "VectorStore", "is_server_uri", "quote", "quote_list"]

@@ -9,58 +9,88 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field, fields
 
 from pymilvus import DataType, MilvusClient
 
-# Scalar fields of a song row: name -> (type, max_length for strings)
-SONG_SCALARS = {
-    "path": (DataType.VARCHAR, 4096),
-    "content_hash": (DataType.VARCHAR, 64),
-    "mtime": (DataType.DOUBLE, None),
-    "size": (DataType.INT64, None),
-    "title": (DataType.VARCHAR, 1024),
-    "artist": (DataType.VARCHAR, 1024),
-    "album": (DataType.VARCHAR, 1024),
-    "album_artist": (DataType.VARCHAR, 1024),
-    "genre": (DataType.VARCHAR, 256),
-    "genre_source": (DataType.VARCHAR, 16),  # "tag" or "predicted"
-    "raw_genre": (DataType.VARCHAR, 256),  # the genre tag as written in the file
-    "year": (DataType.INT64, None),  # 0 when unknown
-    "track_number": (DataType.INT64, None),  # 0 when unknown
-    "duration": (DataType.DOUBLE, None),  # seconds
-    "musicbrainz_track_id": (DataType.VARCHAR, 64),
-    "musicbrainz_album_id": (DataType.VARCHAR, 64),
-    "musicbrainz_artist_id": (DataType.VARCHAR, 64),
-    "has_lyrics": (DataType.BOOL, None),
-    "has_cover": (DataType.BOOL, None),
-    "lyrics_source": (DataType.VARCHAR, 16),
-    "cover_source": (DataType.VARCHAR, 16),
-    "profile": (DataType.VARCHAR, 32),
-    "fusion_version": (DataType.VARCHAR, 64),
-    # Musical descriptors (encoders/descriptors.py); 0 or "" when unknown (no beat, no key found)
-    "bpm": (DataType.DOUBLE, None),
-    "bpm_confidence": (DataType.DOUBLE, None),
-    "beat_regularity": (DataType.DOUBLE, None),
-    "tonic": (DataType.VARCHAR, 4),  # tonic: "C" .. "B" (sharps as C# and F#, flats as Eb, Ab, Bb)
-    "mode": (DataType.VARCHAR, 8),  # "major" or "minor"
-    "camelot": (DataType.VARCHAR, 4),  # the key on the Camelot wheel: "8A" is A minor
-    "key_confidence": (DataType.DOUBLE, None),
-    "loudness_db": (DataType.DOUBLE, None),
-    "dynamic_range_db": (DataType.DOUBLE, None),
-    "brightness_hz": (DataType.DOUBLE, None),
-    "onset_rate": (DataType.DOUBLE, None),
-    "energy": (DataType.DOUBLE, None),  # 0..1
-    "extra": (DataType.JSON, None),  # top tags, window policy, part counts, chroma: anything that needs no filter
-    "key": (DataType.INT64, None),  # the song's integer key (part_key): its parts' primary keys derive from it
-}
-# What a song row holds for a field its writer left out (rows written by tools that know no descriptors).
-SCALAR_DEFAULTS = {DataType.DOUBLE: 0.0, DataType.INT64: 0, DataType.VARCHAR: "", DataType.BOOL: False}
+_V, _I, _D, _B = DataType.VARCHAR, DataType.INT64, DataType.DOUBLE, DataType.BOOL
+_EMPTY = {_V: "", _I: 0, _D: 0.0, _B: False}
 
-# The song fields a client sees (search hits, /api/songs/<id>): every other scalar is the index's own
-# bookkeeping (paths never leave the server). The one list the engine and the API read.
-PUBLIC_SONG_FIELDS = ("title", "artist", "album", "album_artist", "genre", "genre_source", "year", "track_number",
-                      "duration", "has_lyrics", "has_cover", "bpm", "tonic", "mode", "camelot", "energy", "brightness_hz",
-                      "onset_rate")
+
+def _scalar(dtype, length: int | None = None, public: bool = False):
+    """A song scalar: its Milvus type (and byte length for strings), whether clients see it, and the value a
+    row holds when its writer left the field out (rows written by tools that know no descriptors)."""
+    return field(default=_EMPTY[dtype], metadata={"milvus": (dtype, length), "public": public})
+
+
+@dataclass
+class SongRow:
+    """One song's row, declared once: the indexer fills it, the store writes it (`as_row`; its scalars
+    are the songs collection's fields), the engine and the API show its public fields (`public`).
+
+    Public fields are what a client sees in search hits and /api/songs/<id>; every other scalar is the
+    index's own bookkeeping (paths never leave the server)."""
+
+    id: str
+    path: str = _scalar(_V, 4096)
+    content_hash: str = _scalar(_V, 64)
+    mtime: float = _scalar(_D)
+    size: int = _scalar(_I)
+    title: str = _scalar(_V, 1024, public=True)
+    artist: str = _scalar(_V, 1024, public=True)
+    album: str = _scalar(_V, 1024, public=True)
+    album_artist: str = _scalar(_V, 1024, public=True)
+    genre: str = _scalar(_V, 256, public=True)
+    genre_source: str = _scalar(_V, 16, public=True)  # "tag" or "predicted"
+    raw_genre: str = _scalar(_V, 256)  # the genre tag as written in the file
+    year: int = _scalar(_I, public=True)  # 0 when unknown
+    track_number: int = _scalar(_I, public=True)  # 0 when unknown
+    duration: float = _scalar(_D, public=True)  # seconds
+    musicbrainz_track_id: str = _scalar(_V, 64)
+    musicbrainz_album_id: str = _scalar(_V, 64)
+    musicbrainz_artist_id: str = _scalar(_V, 64)
+    has_lyrics: bool = _scalar(_B, public=True)
+    has_cover: bool = _scalar(_B, public=True)
+    lyrics_source: str = _scalar(_V, 16)
+    cover_source: str = _scalar(_V, 16)
+    profile: str = _scalar(_V, 32)
+    fusion_version: str = _scalar(_V, 64)
+    # Musical descriptors (encoders/descriptors.py); 0 or "" when unknown (no beat, no key found)
+    bpm: float = _scalar(_D, public=True)
+    bpm_confidence: float = _scalar(_D)
+    beat_regularity: float = _scalar(_D)
+    tonic: str = _scalar(_V, 4, public=True)  # "C" .. "B" (sharps as C# and F#, flats as Eb, Ab, Bb)
+    mode: str = _scalar(_V, 8, public=True)  # "major" or "minor"
+    camelot: str = _scalar(_V, 4, public=True)  # the key on the Camelot wheel: "8A" is A minor
+    key_confidence: float = _scalar(_D)
+    loudness_db: float = _scalar(_D)
+    dynamic_range_db: float = _scalar(_D)
+    brightness_hz: float = _scalar(_D, public=True)
+    onset_rate: float = _scalar(_D, public=True)
+    energy: float = _scalar(_D, public=True)  # 0..1
+    # top tags, window policy, part counts, chroma: anything that needs no filter
+    extra: dict = field(default_factory=dict, metadata={"milvus": (DataType.JSON, None), "public": False})
+    # the song's integer key (part_key): its parts' primary keys derive from it; the store sets it
+    key: int = _scalar(_I)
+    vectors: dict = field(default_factory=dict)  # one unit vector per route (Profile.vector_fields)
+
+    def as_row(self) -> dict:
+        """The row the store writes: id, every scalar made to fit its field (`fit_row`), the vectors."""
+        scalars = {name: getattr(self, name) for name in SONG_SCALARS if name != "key"}
+        return fit_row({"id": self.id, **scalars, **self.vectors})
+
+    @staticmethod
+    def public(row: dict) -> dict:
+        """The fields of a stored row (a dict) that a client may see."""
+        return {name: row.get(name) for name in PUBLIC_SONG_FIELDS}
+
+
+# Scalar fields of a song row: name -> (type, max_length for strings), in SongRow's order.
+SONG_SCALARS = {f.name: f.metadata["milvus"] for f in fields(SongRow) if "milvus" in f.metadata}
+# What a song row holds for a field its writer left out.
+SCALAR_DEFAULTS = _EMPTY
+# The song fields a client sees: the one list the engine and the API read.
+PUBLIC_SONG_FIELDS = tuple(f.name for f in fields(SongRow) if f.metadata.get("public"))
 
 ID_LENGTH = 64
 INT64_MAX = 2**63 - 1

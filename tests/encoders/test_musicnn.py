@@ -255,3 +255,20 @@ def test_offline_profile_is_fast_by_default_and_exact_on_request(tmp_path):
     assert isinstance(fast.audio.net, musicnn.OnnxMusicnn) and fast.audio.mel_per_window
     assert isinstance(exact.audio.net, MusicnnNet) and not exact.audio.mel_per_window
     assert fast.versions == exact.versions  # one index, either path
+
+
+def test_a_second_tagger_adds_its_tags_from_some_of_the_same_patches(encoder, clips):
+    """MSD_musicnn with MTT_musicnn beside it: the embedding and the first 50 tags are MSD's own, the
+    next 50 are MTT's tags averaged over the patches it was given (here 2 of 3: the first and last)."""
+    clip = clips["calm/calm_acoustic_1"]
+    both = build({"model": "MSD_musicnn", "also": "MTT_musicnn", "also_windows": 2, "exact": True}, Path("."))
+    mtt = build({"model": "MTT_musicnn", "exact": True}, Path("."))
+    assert both.name == "musicnn-MSD+MTT-v1"
+    assert len(both.tag_names) == 100 and both.tag_names[50] == "mtt:guitar" and both.tag_names[:50] == encoder.tag_names
+    emb, alone = both.embed_song(clip), encoder.embed_song(clip)
+    np.testing.assert_allclose(emb.windows, alone.windows, atol=1e-5)
+    np.testing.assert_allclose(emb.tags[:50], alone.tags, atol=1e-5)
+    per_patch = mtt.analyse(clip).tags
+    assert per_patch.shape[0] == 3
+    np.testing.assert_allclose(emb.tags[50:], per_patch[[0, 2]].mean(axis=0), atol=1e-5)
+    assert emb.tags[50 + mtt.tag_names.index("guitar")] > 0.5  # an acoustic guitar track

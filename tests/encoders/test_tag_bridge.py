@@ -93,3 +93,33 @@ def test_every_tag_needs_phrases(bridge):
     phrases = dict(phrases, happy=[])
     with pytest.raises(ValueError, match="happy"):
         TagBridge(bridge.sentence_encoder, bridge.tag_names, phrases, bridge.prior)
+
+
+@pytest.fixture(scope="module")
+def both(bridge) -> TagBridge:
+    return build({"family": "tag_bridge", "model": "MSD_musicnn", "also": "MTT_musicnn"}, Path("/nonexistent"))
+
+
+def test_two_vocabularies_weigh_each_on_its_own(bridge, both):
+    assert both.name == "tagbridge-minilm-msd-mtt-v1" and both.dim == 100 and both.blocks == [50, 50]
+    assert both.tag_names[:50] == bridge.tag_names and both.tag_names[50:] == ["mtt:" + n for n in musicnn.tag_names("MTT_musicnn")]
+    queries = ["slow quiet piano", "fast loud drums"]
+    weights = both.tag_weights(queries)
+    np.testing.assert_allclose(weights[:, :50].sum(axis=1), 0.5, atol=1e-6)
+    np.testing.assert_allclose(weights[:, 50:].sum(axis=1), 0.5, atol=1e-6)
+    assert ((weights[:, 50:] > 0).sum(axis=1) <= both.top_k).all()
+    vectors = both.encode(queries)
+    np.testing.assert_allclose(np.linalg.norm(vectors[:, :50], axis=1), np.sqrt(0.5), atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(vectors[:, 50:], axis=1), np.sqrt(0.5), atol=1e-6)
+    # a song's score is the mean of its per-vocabulary cosines: the MSD half scores as the MSD bridge does
+    rng = np.random.default_rng(0)
+    song = both.prior * rng.uniform(0.5, 2.0, 100).astype(np.float32)
+    msd_only = bridge.song_vector(song[:50]) @ bridge.encode(queries[:1])[0]
+    mtt_part = both.song_vector(song)[50:] @ vectors[0, 50:]
+    assert both.song_vector(song) @ vectors[0] == pytest.approx(msd_only / 2 + mtt_part, abs=1e-5)
+
+
+@pytest.mark.parametrize("query,tag", [("slow", "mtt:slow"), ("harpsichord", "mtt:harpsichord"), ("a choir singing", "mtt:choir"),
+                                       ("quiet", "mtt:quiet")])  # fmt: skip
+def test_words_only_the_second_vocabulary_has(both, query, tag):
+    assert tag in [t for t, _ in both.explain(query, 3)]

@@ -63,3 +63,30 @@ def test_route_names_come_from_one_list():
     assert set(DEFAULT_WEIGHTS) == set(ROUTE_NAMES)
     assert all(set(weights) <= set(ROUTE_NAMES) for _, weights in KIND_DEFAULTS.values())
     assert PARAM["weights"].choices == ROUTE_NAMES
+
+
+def test_shares_lie_between_0_and_1_and_add_up_to_1_while_parts_add_up_to_the_score():
+    """A song found well by one route and below average by another, whose score is near 0: the parts keep
+    the ranking's arithmetic (they add up to the score, one negative), the shares are each in [0, 1]."""
+    from search.ranking import explain, floors, fuse
+
+    per_route = {"cover": {"a": (0.60, 1), "b": (0.30, 2), "c": (0.10, 3)},
+                 "joint": {"a": (0.05, 3), "b": (0.40, 1), "c": (0.20, 2)},
+                 "lyrics": {"c": (0.50, 1)}}
+    calibration = {"cover": (0.40, 0.10), "joint": (0.20, 0.10), "lyrics": (0.0, 0.10)}
+    weights = {"cover": 1.0, "joint": 1.0, "lyrics": 1.0}
+    fused = fuse(per_route, weights, "calibrated", calibration)
+    assert fused["a"] == pytest.approx(0.5)  # cover +2, joint -1.5: the shares part / score were 400 % and -300 %
+    floor = floors(per_route, weights, "calibrated", calibration)
+    assert floor == pytest.approx({"cover": -3.0, "joint": -1.5, "lyrics": 0.0})
+    for sid in "abc":
+        matches = explain(sid, per_route, weights, "calibrated", calibration, floor)
+        assert sum(m.part for m in matches) == pytest.approx(fused[sid])
+        assert all(0.0 <= m.share <= 1.0 for m in matches), [(m.route, m.share) for m in matches]
+        assert sum(m.share for m in matches) == pytest.approx(1.0)
+    a = {m.route: m.share for m in explain("a", per_route, weights, "calibrated", calibration, floor)}
+    assert a == pytest.approx({"cover": 1.0, "joint": 0.0})  # joint found "a" at its floor: it lifted it not at all
+    # rrf parts are all positive: the shares stay part / score
+    rrf = explain("c", per_route, weights, "rrf", {}, floors(per_route, weights, "rrf", {}))
+    score = fuse(per_route, weights, "rrf", {})["c"]
+    assert all(m.share == pytest.approx(m.part / score) for m in rrf)
