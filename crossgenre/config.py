@@ -45,11 +45,6 @@ class Config:
     def models(self) -> Path:
         return Path(self.model_dir) if str(self.model_dir) not in ("", ".") else default_model_dir()
 
-    @property
-    def fusion_dir(self) -> Path:
-        """Where the fitted fusion lives: beside the database (per collection prefix)."""
-        return Path(self.data_dir) / f"{self.collection_prefix}-fusion"
-
 
 ENV_PREFIX = "CROSSGENRE_"
 

@@ -31,7 +31,8 @@ from store import PUBLIC_SONG_FIELDS, SongRow, quote, quote_list
 
 from .filters import genre_year_clauses
 from .query import MAX_K, Hit, RouteMatch
-from .ranking import calibration_sample
+from .ranking import calibration_sample, floors
+from .ranking import explain as explain_routes
 
 # Routes of a song query: (name, stored field, weight). Sound leads; lyrics and cover refine.
 ROUTES = (("sound", "audio", 1.0), ("joint", "joint", 1.0), ("lyrics", "lyrics", 0.5), ("cover", "cover", 0.5))
@@ -45,6 +46,7 @@ SAME_PRINT = 0.85  # a seed print is found in the other song when their cosine r
 SAME_RECORDING_SHARE = 0.5  # ... and the same recording holds at least this share of the seed's prints
 NEGATIVE_WEIGHT = 0.5  # how far negative seeds push a mix's query away from them
 MODIFIER_WEIGHT = 1.0  # "like this, but ...": the seed's vector plus this times the text's (both unit length)
+_WEIGHTS = {name: w for name, _, w in ROUTES} | {"modifier": MODIFIER_WEIGHT}
 BACKGROUND_SONGS = 256
 BACKGROUND_SECONDS = 60.0
 MAX_POOL = 2000  # candidates per route at most, when options leave too few
@@ -259,7 +261,9 @@ class SongSearch:
             if len(picked) >= options.k or complete or limit >= MAX_POOL:
                 break
             limit = min(limit * 4, MAX_POOL)
-        hits = [_hit(sid, rank, fused[sid], rows[sid], per_route, calibration)
+        floor = floors(per_route, _WEIGHTS, "calibrated", calibration)
+        hits = [_hit(sid, rank, fused[sid], rows[sid],
+                     explain_routes(sid, per_route, _WEIGHTS, "calibrated", calibration, floor))
                 for rank, sid in enumerate(picked, start=1)]
         if explain:
             self._explain_segments(hits, seeds)
@@ -444,7 +448,6 @@ def _route_vectors(seeds: list[dict], negatives: list[dict]) -> dict[str, tuple[
 
 
 def _fuse(found: dict, routes: dict, calibration: dict):
-    weights = {name: w for name, _, w in ROUTES} | {"modifier": MODIFIER_WEIGHT}
     fused: dict[str, float] = {}
     per_route: dict[str, dict[str, tuple[float, int]]] = {}
     rows: dict[str, dict] = {}
@@ -454,7 +457,7 @@ def _fuse(found: dict, routes: dict, calibration: dict):
         for rank, h in enumerate(hits, start=1):
             score = float(h["distance"])
             per_route[name][h["id"]] = (score, rank)
-            fused[h["id"]] = fused.get(h["id"], 0.0) + weights[name] * (score - mean) / std
+            fused[h["id"]] = fused.get(h["id"], 0.0) + _WEIGHTS[name] * (score - mean) / std
             rows.setdefault(h["id"], h.get("entity") or {})
     return fused, per_route, rows
 
@@ -509,15 +512,8 @@ def _folder(folder: str) -> str:
     return str(Path(folder).expanduser().resolve()).rstrip("/") + "/"
 
 
-def _hit(sid, rank, score, row, per_route, calibration) -> Hit:
-    weights = {name: w for name, _, w in ROUTES} | {"modifier": MODIFIER_WEIGHT}
-    matches = []
-    for name, found in per_route.items():
-        if sid in found:
-            s, r = found[sid]
-            mean, std = calibration[name]
-            part = weights[name] * (s - mean) / std  # the parts add up to the score; shares to 1
-            matches.append(RouteMatch(name, s, r, part / score if score else 0.0, part))
+def _hit(sid, rank, score, row, matches: list[RouteMatch]) -> Hit:
+    """A hit with its routes' parts (they add up to the score) and shares (search/ranking.py: explain)."""
     matches.sort(key=lambda m: -m.part)
     song = SongRow.public(row)
     song["window_policy"] = (row.get("extra") or {}).get("window_policy")

@@ -13,6 +13,7 @@ from pathlib import Path
 from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
+from .generations import StoreGenerations
 from .reads import StoreReads, quote
 from .writes import StoreWrites
 
@@ -40,8 +41,9 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-class VectorStore(StoreReads, StoreWrites):
-    """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`.
+class VectorStore(StoreReads, StoreWrites, StoreGenerations):
+    """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`, where
+    `prefix` is the active generation of the configured prefix (store/generations.py).
 
     `uri` is a file path (Milvus Lite, embedded, one process per file) or `http://host:port`
     (a Milvus server or cluster: the same code, HNSW indexes).
@@ -49,7 +51,7 @@ class VectorStore(StoreReads, StoreWrites):
 
     def __init__(self, uri: str, prefix: str = "crossgenre", token: str = ""):
         self.uri = str(uri)
-        self.prefix = prefix
+        self.base = self.prefix = prefix
         self.is_server = is_server_uri(self.uri)
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,7 @@ class VectorStore(StoreReads, StoreWrites):
         # Milvus before 2.4 has one vector field per collection: there the song vectors other than
         # `joint` live in side collections.
         self.split = self.is_server and _server_version(self.client) < (2, 4)
+        self.prefix = self.generation_state().get("active", prefix)
 
     # -- names and lifecycle -------------------------------------------------------------------
     @property

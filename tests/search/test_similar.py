@@ -47,8 +47,9 @@ def test_each_hit_says_which_routes_and_which_segments_matched(songs, library, r
     hits = songs.similar(song_id(seed.path), SongOptions(k=5))
     assert len(hits) == 5
     for h in hits:
-        # shares of the score: they sum to 1 (a route that saw the song below average has a negative one)
-        assert h.routes and min(abs(sum(m.share for m in h.routes) - x) for x in (0.0, 1.0)) < 1e-6
+        # parts add up to the score (negative: a route saw the song below average); shares lie in [0, 1], sum to 1
+        assert h.routes and sum(m.part for m in h.routes) == pytest.approx(h.score)
+        assert all(0.0 <= m.share <= 1.0 for m in h.routes) and sum(m.share for m in h.routes) == pytest.approx(1.0)
         assert {m.route for m in h.routes} <= {"sound", "joint", "lyrics", "cover"}
         seg = h.segment
         assert seg["seed"]["id"] == song_id(seed.path)
