@@ -34,6 +34,8 @@ class Config:
     token: str = ""  # bearer token for write endpoints; empty: write endpoints are off
     threads: int = 8  # server worker threads
     batch_size: int = 16  # songs written per batch while indexing
+    subsonic_url: str = ""  # the Subsonic-API server `subsonic push` sends playlists to
+    subsonic_user: str = ""  # its user (the password only from CROSSGENRE_SUBSONIC_PASSWORD)
 
     @property
     def uri(self) -> str:
