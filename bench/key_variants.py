@@ -1,11 +1,13 @@
-"""Key estimation variants on the demo tracks, both halves: which profile, and how much bass.
+"""Key estimation variants on the demo tracks, both halves: which profiles, and how much bass.
 
     .venv/bin/python bench/key_variants.py
 
-Each track's constant-Q transform is computed once (as `encoders/descriptors.py` does); each variant
-then builds the chroma (C3-C7 plus a weight times the bass, C1-C3) and matches it against one pair of
-key profiles. Prints key exact per half (tune: seeds 101 and 202; held-out: 411 and 522, see
-bench/descriptors.py) and one letter a track: e exact, r relative, f fifth, p parallel, o other.
+Each track's chroma of the upper register (C3-C7) and of the bass (C1-C3) is computed once, as
+`encoders/descriptors.py` does. A variant scores each key by the upper chroma's correlation with one
+pair of key profiles plus a weight times the bass chroma's correlation with another pair ("match");
+the first bass reader added the bass chroma to the upper one before matching ("sum"). Prints key exact
+per half (tune: seeds 101 and 202; held-out: 411 and 522, see bench/descriptors.py) and one letter a
+track: e exact, r relative, f fifth, p parallel, o other.
 """
 
 from __future__ import annotations
@@ -31,32 +33,38 @@ PROFILES = {  # C major, C minor
     "albrecht-shanahan": ([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081],
                           [0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052]),
 }
-BASS_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BASS_WEIGHTS = (0.25, 0.5, 1.0)
+
+
+def key_of(scores: np.ndarray) -> tuple[str, str]:
+    best = int(np.argmax(scores))
+    return D.PITCHES[best % 12], "minor" if best >= 12 else "major"
 
 
 def main() -> None:
-    import librosa
-
     from scan import decode_audio
 
-    c1, rate = librosa.note_to_hz("C1"), 16000
     tracks = []
     for t in demo_truth():
-        y = decode_audio(t["path"], rate)[: int(D.MAX_SECONDS * rate)]
-        cqt = np.abs(librosa.cqt(y, sr=rate, hop_length=D.CHROMA_HOP, fmin=c1, n_bins=6 * 36, bins_per_octave=36,
-                                 tuning=0.0))
-        bass = librosa.feature.chroma_cqt(C=cqt[:72], fmin=c1, bins_per_octave=36).mean(axis=1)
-        treble = librosa.feature.chroma_cqt(C=cqt[72:], fmin=4 * c1, bins_per_octave=36).mean(axis=1)
-        tracks.append((t, treble / treble.sum(), bass / max(bass.sum(), 1e-10)))
-    print(f"{'profile':<18} {'bass':>4}  tune  held-out  all   per track")
-    for name, (major, minor) in PROFILES.items():
-        D.MAJOR_PROFILE, D.MINOR_PROFILE = np.asarray(major, float), np.asarray(minor, float)
-        for weight in BASS_WEIGHTS:
-            rel = [key_relation(D.estimate_key(treble + weight * bass)[:2], (t["key"], t["mode"]))
-                   for t, treble, bass in tracks]
-            tune = sum(r == "exact" for r, (t, _, _) in zip(rel, tracks) if t["seed"] in TUNE_SEEDS)
-            held = rel.count("exact") - tune
-            print(f"{name:<18} {weight:>4}  {tune:>2}/14  {held:>2}/14  {tune + held:>2}/28  {''.join(r[0] for r in rel)}")
+        y = decode_audio(t["path"], 16000)[: int(D.MAX_SECONDS * 16000)]
+        tracks.append((t, *D._chroma(y, 16000)))
+
+    def row(label: str, keys: list[tuple[str, str]]) -> None:
+        rel = [key_relation(k, (t["key"], t["mode"])) for k, (t, _, _) in zip(keys, tracks)]
+        tune = sum(r == "exact" for r, (t, _, _) in zip(rel, tracks) if t["seed"] in TUNE_SEEDS)
+        held = rel.count("exact") - tune
+        print(f"{label:<58} {tune:>2}/14  {held:>2}/14  {tune + held:>2}/28  {''.join(r[0] for r in rel)}")
+
+    print(f"{'variant':<58} tune  held-out  all   per track")
+    profiles = {name: tuple(np.asarray(p, float) for p in pair) for name, pair in PROFILES.items()}
+    for upper, (major, minor) in profiles.items():
+        row(f"{upper}, no bass", [key_of(D._key_scores(u, major, minor)) for _, u, _ in tracks])
+        for weight in (0.5,):
+            row(f"{upper}, sum with bass x{weight}", [key_of(D._key_scores(u + weight * b, major, minor)) for _, u, b in tracks])
+        for bass_name, (bmajor, bminor) in profiles.items():
+            for weight in BASS_WEIGHTS:
+                row(f"{upper}, match bass x{weight} with {bass_name}",
+                    [key_of(D._key_scores(u, major, minor) + weight * D._key_scores(b, bmajor, bminor)) for _, u, b in tracks])
 
 
 if __name__ == "__main__":

@@ -150,6 +150,19 @@ class SyntheticLibrary:
         return {"songs": songs, "windows": windows, "chunks": chunks, "prints": prints}
 
 
+def load_block(store, lib: SyntheticLibrary, b: int) -> tuple[dict, dict, float]:
+    """Write block b of the synthetic library into the store: parts first, song rows last, as
+    VectorStore.write_songs orders them. Returns the block's data, its rows and the seconds the writes took."""
+    data = lib.block(b)
+    rows = lib.rows(b, data)
+    t0 = time.perf_counter()
+    insert_rows(store, store.windows, rows["windows"], lib.fields["audio"])
+    insert_rows(store, store.chunks, rows["chunks"], lib.fields["lyrics"])
+    insert_rows(store, store.prints, rows["prints"], lib.print_dim)
+    insert_songs(store, rows["songs"], lib.fields)
+    return data, rows, time.perf_counter() - t0
+
+
 def insert_rows(store, collection: str, rows: list[dict], dim: int) -> None:
     """Insert rows into one of the store's collections in requests of at most ~INSERT_ROWS_BYTES of vectors.
 
@@ -419,15 +432,8 @@ def main(argv: list[str] | None = None) -> dict:
         for size in sizes:
             load_s = 0.0
             for b in range(have // lib.BLOCK, size // lib.BLOCK):
-                data = lib.block(b)
-                rows = lib.rows(b, data)
-                t0 = time.perf_counter()
-                # parts first, song rows last, as VectorStore.write_songs orders them
-                insert_rows(store, store.windows, rows["windows"], fields["audio"])
-                insert_rows(store, store.chunks, rows["chunks"], fields["lyrics"])
-                insert_rows(store, store.prints, rows["prints"], lib.print_dim)
-                insert_songs(store, rows["songs"], fields)
-                load_s += time.perf_counter() - t0
+                data, rows, seconds = load_block(store, lib, b)
+                load_s += seconds
                 for f in matrices:
                     matrices[f].append(data[f])
                 ids += [s["id"] for s in rows["songs"]]

@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     given.add_argument("--m3u", type=Path, metavar="FILE", help="the songs of a playlist crossgenre wrote (--m3u)")
     given.add_argument("--similar", metavar="SONG", help="songs like this one")
     sp.add_argument("-k", type=int, default=20, help="how many songs with --similar (default 20)")
-    sp.add_argument("--url", help="the server, e.g. http://127.0.0.1:4533 (or CROSSGENRE_SUBSONIC_URL)")
-    sp.add_argument("--user", help="the user on the server (or CROSSGENRE_SUBSONIC_USER)")
+    sp.add_argument("--url", help="the server, e.g. http://127.0.0.1:4533 (default: subsonic_url in the "
+                    "configuration, or CROSSGENRE_SUBSONIC_URL)")
+    sp.add_argument("--user", help="the user on the server (default: subsonic_user, or CROSSGENRE_SUBSONIC_USER)")
     sp.add_argument("--library-root", action="append", default=[], metavar="DIR",
                     help="the server's music folder as crossgenre sees it, for matching by path "
                          "(default: the configured library folders)")
@@ -449,8 +450,8 @@ def cmd_subsonic_push(args) -> int:
     from .subsonic import SubsonicClient, credentials, push
     from .workspace import open_for_search
 
-    url, user, password = credentials(args.url, args.user)
     config = _config(args)
+    url, user, password = credentials(args.url or config.subsonic_url, args.user or config.subsonic_user)
     ws = open_for_search(config, args.profile)
     try:
         fields = ["id", "path", "artist", "title", "album", "duration"]

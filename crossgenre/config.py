@@ -34,6 +34,8 @@ class Config:
     token: str = ""  # bearer token for write endpoints; empty: write endpoints are off
     threads: int = 8  # server worker threads
     batch_size: int = 16  # songs written per batch while indexing
+    subsonic_url: str = ""  # the Subsonic-API server `subsonic push` sends playlists to
+    subsonic_user: str = ""  # its user (the password only from CROSSGENRE_SUBSONIC_PASSWORD)
 
     @property
     def uri(self) -> str:
@@ -42,11 +44,6 @@ class Config:
     @property
     def models(self) -> Path:
         return Path(self.model_dir) if str(self.model_dir) not in ("", ".") else default_model_dir()
-
-    @property
-    def fusion_dir(self) -> Path:
-        """Where the fitted fusion lives: beside the database (per collection prefix)."""
-        return Path(self.data_dir) / f"{self.collection_prefix}-fusion"
 
 
 ENV_PREFIX = "CROSSGENRE_"

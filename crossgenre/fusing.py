@@ -41,7 +41,7 @@ def refit_if_needed(ws, progress: bool = True, force: bool = False):
         arrays, masks, _ = _load_vectors(store)
         encoders = {"audio": ws.profile.audio.name, "lyrics": ws.profile.lyrics.name, "cover": ws.profile.cover.name}
         model, report = fit(arrays, masks, seed=0, encoders=encoders)
-        model.save(ws.config.fusion_dir)
+        model.save(ws.fusion_dir)
         ws.fusion = model
         store.write_meta("fusion", {"version": model.version, "songs": n, "report": report.to_dict()})
         if progress:

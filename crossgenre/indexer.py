@@ -31,7 +31,7 @@ from store.schema import fit_row
 from scan.errors import CrossgenreError
 
 from .fusing import joint_vector, refit_if_needed
-from .workspace import Workspace
+from .workspace import Workspace, finish_switch
 
 log = logging.getLogger("crossgenre")
 
@@ -170,8 +170,10 @@ def _prefetched(jobs, depth: int):
 def index_library(ws: Workspace, paths: list[str | Path], progress: bool = True, on_progress=None) -> IndexReport:
     """Bring the index in line with the files under `paths`, then refit the fusion if the library changed
     enough. The one way every caller indexes: the CLI, the demo, the server's first run and re-index, tests."""
-    report = Indexer(ws, progress=progress, on_progress=on_progress).run(paths)
+    indexer = Indexer(ws, progress=progress, on_progress=on_progress)
+    report = indexer.run(paths)
     refit_if_needed(ws, progress=progress)
+    finish_switch(ws, [path for path, _ in report.failed], after_swap=lambda: indexer._checkpoint("swap"))
     return report
 
 
@@ -356,11 +358,12 @@ class Indexer:
 
     def _checkpoint(self, point: str) -> None:
         """Where a kill test stops this process: with CROSSGENRE_STOP_AT=parts:N (batch N's windows, chunks
-        and prints written, its song rows not) or rows:N (batch N committed), the process stops itself
-        (SIGSTOP) there, and the test kills it. Does nothing otherwise."""
+        and prints written, its song rows not), rows:N (batch N committed) or swap (a new generation of
+        the index made active, the old one not yet dropped), the process stops itself (SIGSTOP) there, and
+        the test kills it. Does nothing otherwise."""
         if point == "parts":
             self._written += 1
-        if self._stop_at and self._stop_at == f"{point}:{self._written}":
+        if self._stop_at and self._stop_at in (point, f"{point}:{self._written}"):
             os.kill(os.getpid(), signal.SIGSTOP)
 
     def _embed_ready(self, items: list[_Prepared], report: IndexReport) -> list[SongRecord]:

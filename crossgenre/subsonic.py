@@ -169,12 +169,12 @@ def push(client: SubsonicClient, name: str, songs: list[dict], library_roots: li
 
 
 def credentials(url: str | None, user: str | None) -> tuple[str, str, str]:
-    """URL, user and password from the arguments, else CROSSGENRE_SUBSONIC_URL/_USER/_PASSWORD (the password
-    only from the environment, so that it stays out of shell histories and process lists)."""
-    url = url or os.environ.get("CROSSGENRE_SUBSONIC_URL", "")
-    user = user or os.environ.get("CROSSGENRE_SUBSONIC_USER", "")
+    """URL and user as given (flags, else the configuration's subsonic_url/subsonic_user, which
+    CROSSGENRE_SUBSONIC_URL/_USER override), and the password from CROSSGENRE_SUBSONIC_PASSWORD only, so
+    that it stays out of shell histories, process lists and configuration files."""
     password = os.environ.get("CROSSGENRE_SUBSONIC_PASSWORD", "")
-    missing = [n for n, v in (("--url (or CROSSGENRE_SUBSONIC_URL)", url), ("--user (or CROSSGENRE_SUBSONIC_USER)", user),
+    missing = [n for n, v in (("--url (or subsonic_url in the configuration, or CROSSGENRE_SUBSONIC_URL)", url),
+                              ("--user (or subsonic_user, or CROSSGENRE_SUBSONIC_USER)", user),
                               ("CROSSGENRE_SUBSONIC_PASSWORD", password)) if not v]
     if missing:
         raise CrossgenreError("the Subsonic server needs " + ", ".join(missing))

@@ -1,13 +1,15 @@
 """A workspace: the configuration, the model profile, the Milvus store and the fitted fusion, opened together.
 
 This is where the index's recorded profile is checked: querying an index with another profile is an
-error, and indexing with another profile re-embeds everything.
+error, and indexing with another profile re-embeds everything into a new generation of the index
+(store/generations.py), which replaces the current one when the run ends.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from encoders.profile import Profile, load_profile, resolve_profile_name
@@ -30,8 +32,17 @@ class Workspace:
     # overlapping calls only fight over them.
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    @property
+    def fusion_dir(self):
+        """Where the fitted fusion of this generation of the index lives: beside the database."""
+        return fusion_dir(self.config, self.store.prefix)
+
     def close(self) -> None:
         self.store.close()
+
+
+def fusion_dir(config: Config, generation: str) -> Path:
+    return Path(config.data_dir) / f"{generation}-fusion"
 
 
 def _max_windows(config: Config) -> int | None:
@@ -40,31 +51,67 @@ def _max_windows(config: Config) -> int | None:
 
 
 def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: bool = False, exact: bool = False) -> Workspace:
-    """Open (or create) the index for writing with the asked profile; a profile switch empties it first.
-    exact: embed audio with the encoder's slow reference path (the vectors agree with the fast one's)."""
+    """Open (or create) the index for writing with the asked profile. When every song must be embedded again
+    (another profile or model versions, an older layout, `rebuild`), the workspace writes a new generation
+    of the index (or resumes one a killed run left) and the current one answers searches until
+    `finish_switch`. exact: embed audio with the encoder's slow reference path (the vectors agree with the
+    fast one's)."""
     name, note = resolve_profile_name(profile_name or config.profile, config.models)
     if note:
         log.warning(note)
     profile = load_profile(name, config.models, max_windows=_max_windows(config), exact=exact)
     store = VectorStore(config.uri, prefix=config.collection_prefix, token=config.milvus_token)
-    if store.exists():
-        recorded = store.read_meta("versions")
-        old_layout = store.layout() != LAYOUT
-        older = store.missing_scalars()
-        if (rebuild or old_layout or older or (recorded and recorded != profile.versions)
-                or store.stored_vector_fields() != profile.vector_fields):
-            if old_layout:
-                log.warning("The index at %s has an older store layout (%d, now %d); rebuilding it: every song is "
-                            "embedded again.", config.uri, store.layout(), LAYOUT)
-            elif older:
-                log.warning("The index predates the fields %s; re-embedding every song.", ", ".join(older[:4]))
-            elif recorded and recorded != profile.versions:
-                log.warning("The index was built with %s; re-embedding every song with %s.", _describe(recorded), _describe(profile.versions))
-            store.drop()
-            _drop_fusion(config)
+    store.drop_retired()  # what a run killed right after its swap left
+    why = _why_embed_again(store, profile, rebuild) if store.exists() else None
+    if why:
+        log.warning("%s; every song is embedded again into new collections, and the current index answers "
+                    "searches until this run ends.", why)
+        store = store.switch_to(profile.versions)
+    else:
+        store.drop_pending()  # a switch to other models, abandoned
+    _drop_stale_fusions(config, store)
+    resumed = store.switching and store.exists()
     store.open(profile.vector_fields, profile.printer.dim)
+    if resumed:
+        log.warning("Resuming the switch a stopped run began; songs already embedded: %d.", store.count())
     store.write_meta("versions", profile.versions)
-    return Workspace(config, profile, store, _load_fusion(config, profile))
+    return Workspace(config, profile, store, _load_fusion(fusion_dir(config, store.prefix), profile))
+
+
+def _why_embed_again(store: VectorStore, profile: Profile, rebuild: bool) -> str | None:
+    """Why the existing index cannot take this profile's vectors as it is, or None when it can."""
+    recorded = store.read_meta("versions")
+    older = store.missing_scalars()
+    if rebuild:
+        return "Rebuilding the index"
+    if store.layout() != LAYOUT:
+        return f"The index at {store.uri} has an older store layout ({store.layout()}, now {LAYOUT})"
+    if older:
+        return f"The index predates the fields {', '.join(older[:4])}"
+    if recorded and recorded != profile.versions:
+        return f"The index was built with {_describe(recorded)}; this run uses {_describe(profile.versions)}"
+    if store.stored_vector_fields() != profile.vector_fields:
+        return "The index holds vectors of other sizes than this profile's"
+    return None
+
+
+def finish_switch(ws: Workspace, skipped: list[str], after_swap=None) -> bool:
+    """After a run that filled a new generation of the index: make it the active one and drop the old one,
+    unless songs the old one holds were skipped (they would vanish from searches; a rerun tries again).
+    Returns whether it swapped."""
+    if not ws.store.switching:
+        return False
+    old = ws.store.active_generation()
+    lost = [row["path"] for row in old.iter_songs(["path"])] if skipped and old.exists() else []
+    lost = set(lost) & set(skipped)
+    if lost:
+        log.warning("%d songs of the current index could not be embedded again (listed above); it stays the "
+                    "active index until a rerun embeds them or they are gone.", len(lost))
+        return False
+    ws.store.finish_switch(after_swap)
+    _drop_stale_fusions(ws.config, ws.store)
+    log.info("The new index replaces the old one.")
+    return True
 
 
 def open_for_search(config: Config, profile_name: str | None = None) -> Workspace:
@@ -96,26 +143,33 @@ def open_for_search(config: Config, profile_name: str | None = None) -> Workspac
             f"the index was built with {_describe(recorded)}, but this installation has {_describe(profile.versions)}; "
             "re-index with `crossgenre index --rebuild PATH`"
         )
-    return Workspace(config, profile, store, _load_fusion(config, profile))
+    return Workspace(config, profile, store, _load_fusion(fusion_dir(config, store.prefix), profile))
 
 
 def _describe(versions: dict) -> str:
     return f"the {versions.get('profile')} profile ({versions.get('audio')}, {versions.get('lyrics')}, {versions.get('cover')})"
 
 
-def _load_fusion(config: Config, profile: Profile):
+def _load_fusion(folder: Path, profile: Profile):
     from fusion import FusionModel
     from fusion.model import settle
 
-    settle(config.fusion_dir)
-    if not (config.fusion_dir / "fusion.json").exists():
+    settle(folder)
+    if not (folder / "fusion.json").exists():
         return None
     encoders = {"audio": profile.audio.name, "lyrics": profile.lyrics.name, "cover": profile.cover.name}
     dims = {"audio": profile.audio.dim, "lyrics": profile.lyrics.dim, "cover": profile.cover.dim}
-    return FusionModel.load(config.fusion_dir, encoders=encoders, dims=dims)
+    return FusionModel.load(folder, encoders=encoders, dims=dims)
 
 
-def _drop_fusion(config: Config) -> None:
+def _drop_stale_fusions(config: Config, store: VectorStore) -> None:
+    """Remove the fitted fusions of generations of this index that are gone (dropped or abandoned)."""
     import shutil
 
-    shutil.rmtree(config.fusion_dir, ignore_errors=True)
+    state = store.generation_state()
+    live = {state.get("active", store.base), (state.get("pending") or {}).get("prefix"), state.get("retired")}
+    for folder in Path(config.data_dir).glob(f"{store.base}_g*-fusion"):
+        if folder.name.removesuffix("-fusion") not in live:
+            shutil.rmtree(folder, ignore_errors=True)
+    if store.base not in live:
+        shutil.rmtree(fusion_dir(config, store.base), ignore_errors=True)

@@ -3,14 +3,15 @@
 Computed with librosa from the waveform the indexer already decoded (mono, at the audio encoder's rate),
 so they cost no second decode. One short-time Fourier transform serves the onset envelope (tempo, beat
 regularity, onset density), the loudness and the timbre statistics; the key comes from constant-Q
-chroma of the bass and of the register above it, matched against key profiles. A long song is analysed on an excerpt of at most `MAX_SECONDS` from its
-middle, which keeps the cost flat (bench/indexing.py).
+chroma of the bass and of the register above it, each matched against key profiles. A long song is
+analysed on an excerpt of at most `MAX_SECONDS` from its middle, which keeps the cost flat
+(bench/indexing.py).
 
 Each song gets (`Descriptors`):
   bpm, bpm_confidence   the tempo and how clearly the onset envelope repeats at it (0..1)
   beat_regularity       1 - the spread of the tracked beats' intervals (1: a machine, ~0.5: rubato)
   key, mode, key_confidence   tonic ("C" .. "B"), "major"/"minor", the key profile's correlation margin
-  chroma                12 bins, C first, summing to 1
+  chroma                12 bins, C first, summing to 1 (the mean of the bass's and the upper register's)
   loudness_db, dynamic_range_db   mean RMS level (dBFS) and its spread (95th - 10th percentile)
   brightness_hz, flatness, bass   spectral centroid, spectral flatness, share below 300 Hz (timbre)
   onset_rate            detected note onsets per second (how dense the music is)
@@ -28,7 +29,7 @@ import numpy as np
 
 from .base import l2_normalize
 
-NAME = "descriptors-librosa-v2"  # v2: key from bass and upper-register chroma (stored keys change)
+NAME = "descriptors-librosa-v3"  # v3: key from the upper register and the bass matched apart (stored keys change)
 MAX_SECONDS = 90.0  # analysed excerpt, from the middle of a longer song
 HOP = 256
 N_FFT = 1024
@@ -44,7 +45,11 @@ MAJOR_PROFILE = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587
                           8.15494, 0.232998, 4.95122])
 MINOR_PROFILE = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
                           1.93186, 7.37619, 1.75623])
-BASS_WEIGHT = 0.5  # weight of the bass chroma (C1-C3) beside the treble chroma (C3-C7) in the key estimate
+BASS_WEIGHT = 0.25  # weight of the bass chroma's match (C1-C3) beside the upper register's (C3-C7) in the key estimate
+# The bass is matched against Krumhansl-Kessler's profiles, whose tonic outweighs every other degree:
+# a bass line mostly plays chord roots, the tonic's above all (docs/evaluation.md).
+BASS_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+BASS_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 SUB_BEAT_WEIGHT = 0.5  # weight of the half-period (eighth-note) autocorrelation in the tempo score
 
 # Camelot wheel: number per tonic for minor ("A") keys and major ("B") keys.
@@ -235,8 +240,9 @@ def describe(waveform: np.ndarray, sample_rate: int) -> Descriptors:
     low = spec[freqs < 300].sum(axis=0) / frame_sums  # share of bass: how heavy the low end is
     bass = float(np.mean(low))
 
-    chroma = _chroma(y, sample_rate)
-    key, mode, key_confidence = estimate_key(chroma)
+    upper_chroma, bass_chroma = _chroma(y, sample_rate)
+    key, mode, key_confidence = estimate_key(upper_chroma, bass_chroma)
+    chroma = (upper_chroma + bass_chroma) / 2
     energy = _energy(loudness, onset_rate, brightness)
     return Descriptors(
         bpm=round(float(bpm), 1), bpm_confidence=round(float(bpm_confidence), 3),
@@ -297,12 +303,10 @@ def _beat_regularity(onset_env: np.ndarray, sample_rate: int, bpm: float) -> flo
     return float(np.clip(1.0 - intervals.std() / intervals.mean(), 0.0, 1.0))
 
 
-def _chroma(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    """12-bin pitch-class profile (C first, sums to 1): librosa's constant-Q chroma (thirds of a semitone,
-    each frame scaled to its loudest class) of C3-C7, plus `BASS_WEIGHT` times that of the bass, C1-C3,
-    each summed to 1 first so the upper register's many partials do not drown the bass line. On the demo
-    tracks this turned most fifth errors right; a bass that dwells on the tonic and subdominant, though,
-    pulls the reading to the key a fifth below (docs/evaluation.md)."""
+def _chroma(y: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """12-bin pitch-class profiles (C first, each summing to 1) of the upper register (C3-C7) and of the
+    bass (C1-C3): librosa's constant-Q chroma in thirds of a semitone, each frame scaled to its loudest
+    class, averaged. A profile with no energy is flat."""
     import librosa
 
     c1 = librosa.note_to_hz("C1")
@@ -310,24 +314,30 @@ def _chroma(y: np.ndarray, sample_rate: int) -> np.ndarray:
                              tuning=0.0))
     bass = librosa.feature.chroma_cqt(C=cqt[: 2 * 36], fmin=c1, bins_per_octave=36).mean(axis=1)
     treble = librosa.feature.chroma_cqt(C=cqt[2 * 36 :], fmin=4 * c1, bins_per_octave=36).mean(axis=1)
-    profile = treble / max(treble.sum(), 1e-10) + BASS_WEIGHT * bass / max(bass.sum(), 1e-10)
-    total = profile.sum()
-    return profile / total if total > 0 else np.full(12, 1.0 / 12)
+    return tuple(p / p.sum() if p.sum() > 0 else np.full(12, 1.0 / 12) for p in (treble, bass))
 
 
-def estimate_key(chroma: np.ndarray) -> tuple[str, str, float]:
-    """(tonic, mode, confidence) by correlation of the chroma with the 24 rotated key profiles;
-    confidence is the best correlation's margin over the runner-up (0..1)."""
+def _key_scores(chroma: np.ndarray, major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """(24,) correlation of the chroma with each key's profile: 12 major keys (C first), then 12 minor."""
+    if not np.any(chroma > 0) or np.allclose(chroma, chroma[0]):
+        return np.zeros(24)
+    return np.array([np.corrcoef(chroma, np.roll(p, t))[0, 1] for p in (major, minor) for t in range(12)])
+
+
+def estimate_key(chroma: np.ndarray, bass: np.ndarray | None = None) -> tuple[str, str, float]:
+    """(tonic, mode, confidence): the key whose profile correlates best with the chroma (Aarden's
+    profiles), plus `BASS_WEIGHT` times the bass chroma's correlation with the tonic-heavy profiles.
+    Confidence is the best score's margin over the runner-up (0..1)."""
     chroma = np.asarray(chroma, dtype=float)
     if not np.any(chroma > 0) or np.allclose(chroma, chroma[0]):
         return "", "", 0.0
-    scores = []
-    for mode, profile in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE)):
-        for tonic in range(12):
-            scores.append((float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1]), PITCHES[tonic], mode))
-    scores.sort(reverse=True)
-    (best, key, mode), second = scores[0], scores[1][0]
-    return key, mode, float(np.clip(best - second, 0.0, 1.0))
+    scores = _key_scores(chroma, MAJOR_PROFILE, MINOR_PROFILE)
+    if bass is not None:
+        scores = scores + BASS_WEIGHT * _key_scores(np.asarray(bass, dtype=float), BASS_MAJOR_PROFILE, BASS_MINOR_PROFILE)
+    order = np.argsort(-scores)
+    best = int(order[0])
+    key, mode = PITCHES[best % 12], "minor" if best >= 12 else "major"
+    return key, mode, float(np.clip(scores[best] - scores[order[1]], 0.0, 1.0))
 
 
 def _energy(loudness_db: float, onset_rate: float, brightness_hz: float) -> float:

@@ -67,6 +67,27 @@ def plan_query(query: Query, profile, fusion, library_has_lyrics) -> Plan:
     return Plan(routes)
 
 
+def upload_seed(query: Query, profile, fusion) -> dict:
+    """An uploaded clip or cover photo (query.audio or query.image) as a seed for songs like it: the vectors a
+    song row would hold for it (a clip: its sound, as its joint vector too, and its vector in the description
+    space; a photo: its cover and, where the fusion maps covers, its joint vector), and a clip's windows."""
+    seed = {"id": "", "has_lyrics": False, "has_cover": query.kind == "image"}
+    if query.kind == "audio":
+        embedding = profile.audio.embed_song(_decode_clip(query.audio, profile.audio.sample_rate))
+        seed |= {"audio": embedding.track, "joint": embedding.track,
+                 "windows": [{"start": float(s), "end": float(e), "vector": v}
+                             for s, e, v in zip(embedding.starts, embedding.ends, embedding.windows)]}
+        if profile.describe_field == "tags":
+            seed["tags"] = profile.describe.song_vector(embedding.tags)
+    elif query.kind == "image":
+        seed["cover"] = profile.cover.encode([_load_image(query.image)], "image")[0]
+        if _mapped(fusion, "cover"):
+            seed["joint"] = fusion.project("cover", seed["cover"][None])[0]
+    else:
+        raise InvalidQueryError("the seed must be an audio clip or an image")
+    return seed
+
+
 def _text_plan(text: str, profile, fusion, library_has_lyrics) -> Plan:
     """Sound routes compare the text's sound part, the lyrics routes its subject (search.wording); a text
     that names only a subject has no sound routes, unless no song has words to be about anything."""

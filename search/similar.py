@@ -145,12 +145,27 @@ class SongSearch:
         text's description vector in a stored field's space (see `text_modifier`)."""
         options = options or SongOptions()
         options.validate()
-        seeds = self._seeds([seed_id])
-        routes = _route_vectors(seeds, [])
+        return self._like(self._seeds([seed_id])[0], options, explain, modifier)
+
+    def like_upload(self, seed: dict, options: SongOptions | None = None, explain: bool = True,
+                    modifier: tuple[str, np.ndarray] | None = None) -> list[Hit]:
+        """Songs like an uploaded clip or cover photo (its vectors: `search.planning.upload_seed`), best first,
+        "but <text>" with a modifier. The songs that hold the clip's own recording are listed like any other."""
+        options = options or SongOptions()
+        options.validate()
+        return self._like(seed, options, explain, modifier, duplicates=set())
+
+    def _like(self, seed: dict, options: SongOptions, explain: bool, modifier, duplicates=None) -> list[Hit]:
+        routes = _route_vectors([seed], [])
         if modifier is not None:  # the moved vector stands for the seed's sound: the routes it would outvote go
-            moved = _modified(seeds[0], *modifier)
-            routes = {n: r for n, r in routes.items() if n not in ("sound", "joint")} | moved
-        return self._ranked(routes, seeds, options, explain)
+            moved = _modified(seed, *modifier)
+            if moved:
+                routes = {n: r for n, r in routes.items() if n not in ("sound", "joint")} | moved
+            else:  # the seed has no vector in the text's space (a photo, offline): the text is a route of its own
+                routes["modifier"] = (modifier[0], _unit(np.asarray(modifier[1], np.float32)), "")
+        if not routes:
+            raise InvalidQueryError("this seed has no vector that songs can be compared with")
+        return self._ranked(routes, [seed], options, explain, duplicates=duplicates)
 
     def mix(self, seed_ids: list[str], negative_ids: list[str] = (), options: SongOptions | None = None) -> list[Hit]:
         """Songs like several seeds together and unlike the negative ones, ordered for listening: the first
@@ -231,8 +246,9 @@ class SongSearch:
         flt = self._filter(options, seeds)
         exclude = set(exclude or ()) | {s["id"] for s in seeds} | {s["id"] for s in avoid}
         limit = max(4 * options.k, 40)
+        refining = REFINING if all(_usable(s.get("audio")) for s in seeds) else ()  # a photo's cover leads
         while True:
-            found = self._search(routes, flt, limit)
+            found = self._search(routes, flt, limit, refining)
             calibration = {name: self._calibration(field, vec, f) for name, (field, vec, f) in routes.items()}
             fused, per_route, rows = _fuse(found, routes, calibration)
             order = sorted(fused, key=lambda sid: -fused[sid])
@@ -241,7 +257,7 @@ class SongSearch:
                 duplicates = self._near_duplicates([*seeds, *avoid], one)
                 exclude |= duplicates
             picked = _pick(order, rows, options, seeds, exclude, counts)
-            complete = all(len(v) < limit for n, v in found.items() if n not in REFINING)  # all they could
+            complete = all(len(v) < limit for n, v in found.items() if n not in refining)  # all they could
             if len(picked) >= options.k or complete or limit >= MAX_POOL:
                 break
             limit = min(limit * 4, MAX_POOL)
@@ -253,10 +269,10 @@ class SongSearch:
             self._explain_segments(hits, seeds)
         return hits
 
-    def _search(self, routes: dict, flt: str, limit: int) -> dict[str, list[dict]]:
+    def _search(self, routes: dict, flt: str, limit: int, refining=REFINING) -> dict[str, list[dict]]:
         """The lead routes search the whole library for `limit` songs each; the refining routes (lyrics,
         cover) then score only the songs the lead routes found."""
-        lead = {n: r for n, r in routes.items() if n not in REFINING} or routes
+        lead = {n: r for n, r in routes.items() if n not in refining} or routes
         jobs = {name: _SEARCHES.submit(self.store.search, field, vec, limit, _and(flt, f), SONG_FIELDS + ["path"])
                 for name, (field, vec, f) in lead.items()}
         found = {name: job.result() for name, job in jobs.items()}
@@ -330,8 +346,9 @@ class SongSearch:
         if not hits:
             return
         parts: dict[str, list[dict]] = {}
-        for w in self.store.song_parts("windows", [h.id for h in hits] + [s["id"] for s in seeds]):
+        for w in self.store.song_parts("windows", [h.id for h in hits] + [s["id"] for s in seeds if s["id"]]):
             parts.setdefault(w["song_id"], []).append(w)
+        parts |= {s["id"]: s["windows"] for s in seeds if s.get("windows")}  # an uploaded clip's own windows
         by_seed: dict[str, list[Hit]] = {}
         for hit in hits:
             seed_id = (hit.seed or {}).get("id", seeds[0]["id"])
@@ -348,7 +365,7 @@ class SongSearch:
                 w, t = mine[row + i], theirs[j]
                 hit.segment = {"start": round(w["start"], 2), "end": round(w["end"], 2),
                                "score": round(float(sims[row + i, j]), 4),
-                               "seed": {"id": seed_id, "start": round(t["start"], 2), "end": round(t["end"], 2)}}
+                               "seed": {"id": seed_id or None, "start": round(t["start"], 2), "end": round(t["end"], 2)}}
                 row += n
 
     def _listening_order(self, hits: list[Hit], seeds: list[dict]) -> list[Hit]:

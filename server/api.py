@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from encoders.descriptors import words
 from store import PUBLIC_SONG_FIELDS, SongRow
 
-from .errors import ApiError
+from .errors import ApiError, unavailable_reason
 from .openapi import build_spec
 from .params import query_from_form, query_from_json
 from .uploads import AUDIO_TYPES, IMAGE_TYPES, sniff_audio, sniff_image
@@ -191,7 +191,8 @@ def health():
     try:
         songs = s.engine.store.count()
     except Exception as exc:  # a Milvus server gone away: the service is down, the request was fine
-        raise ApiError(503, "index_unavailable", f"the index does not answer: {type(exc).__name__}") from None
+        raise ApiError(503, "index_unavailable", f"the index (Milvus) does not answer: {unavailable_reason(exc)}",
+                       {"Retry-After": "30"}) from None
     return jsonify(status="ok", songs=songs, profile=s.engine.profile.name, indexing=s.index_job.status()["state"])
 
 

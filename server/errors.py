@@ -6,6 +6,7 @@ Bad input is always a 4xx with a reason; a 500 means a bug on our side, never a 
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -97,10 +98,21 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         if isinstance(exc, UNAVAILABLE):  # Milvus down or refusing: the service's state, not the request's fault
             log.warning("the index did not answer: %s", exc)
-            reason = getattr(exc, "message", None) or type(exc).__name__
-            return error_response(503, "index_unavailable", f"the index (Milvus) does not answer: {reason}")
+            return error_response(503, "index_unavailable", f"the index (Milvus) does not answer: {unavailable_reason(exc)}",
+                                  {"Retry-After": "30"})
         log.exception("unexpected error while answering a request")
         return error_response(500, "internal_error", "the server met an unexpected error; it has been logged")
+
+
+_PATHS = re.compile(r"(unix:|[a-z]+://)?/[^\s,;)'\"]*|[a-z]+://[^\s,;)'\"]+")
+
+
+def unavailable_reason(exc: Exception) -> str:
+    """Why Milvus failed, in words, without the server's paths or addresses (this answer needs no token)."""
+    text = str(getattr(exc, "message", None) or exc or type(exc).__name__)
+    if re.search(r"connect|unavailable|retry run out", text, re.IGNORECASE):
+        return "it cannot be reached; try again when it is back"
+    return _PATHS.sub("...", text)[:300]
 
 
 def _first_sentence(text: str | None) -> str:

@@ -269,6 +269,18 @@ def build_spec() -> dict:
                      "description": "like this, but ...: a description that moves the seed's sound toward it"}],
                 "responses": {"200": SONG_LIST, "400": _error("a bad option"), "404": _error("no song with this id")},
             }},
+            "/api/similar": {"post": {
+                "summary": "Songs like an uploaded clip or cover photo, optionally 'but <text>'",
+                "operationId": "similarToUpload", "parameters": OUTPUT,
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "properties": {
+                        "audio": {"type": "string", "format": "binary", "description": "the clip (or send image)"},
+                        "image": {"type": "string", "format": "binary", "description": "the cover photo (or send audio)"},
+                        "but": {"type": "string", "maxLength": MAX_TEXT,
+                                "description": "like this, but ...: a description that moves the seed toward it"},
+                        **{k: {"type": "string", "description": f"as the JSON option {k}"} for k in SONG_OPTIONS}}}}}},
+                "responses": {"200": SONG_LIST, "400": _error("no file, two files, an unreadable file or a bad option")},
+            }},
             "/api/mix": {"post": {
                 "summary": "Songs like several seeds together (and unlike the negative ones), in listening order",
                 "operationId": "mix", "parameters": OUTPUT,

@@ -3,6 +3,7 @@
     GET  /api/songs/<id>/similar?k=&max_per_artist=&...     songs like one song (&but=<text>: like it, but ...)
     POST /api/mix      {"seeds": [id, ...], "negative": [id, ...], "k": 10, ...}
     GET  /api/path?from=<id>&to=<id>&steps=5&...
+    POST /api/similar  multipart: audio=<clip> or image=<photo>, but=<text>, k=, ...   songs like an upload
     POST /api/playlist {"ids": [id, ...]}                  these songs, in this order, as M3U8 (the page's "Save as M3U")
 
 Every list (and POST /api/search) comes as JSON, or as M3U8 with `Accept: audio/mpegurl` or
@@ -17,12 +18,15 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from search import Query
+from search.planning import upload_seed
 from search.playlist import MIMETYPE, m3u8
 from search.query import Hit
 from search.similar import SongOptions, SongSearch, text_modifier
 
 from .api import SONG_ID, _song_row, _with_urls, services
 from .errors import ApiError
+from .uploads import read_clip, read_image
 
 bp = Blueprint("similar", __name__, url_prefix="/api")
 
@@ -51,6 +55,27 @@ def similar(song_id: str):
     modifier = text_modifier(services().engine, but) if but is not None else None
     hits = song_search().similar(song_id, options, modifier=modifier)
     return _answer(hits, began, seed=song_id, **({"but": but} if but is not None else {}))
+
+
+@bp.post("/similar")
+def similar_to_upload():
+    """Songs like an uploaded clip or cover photo (multipart: the file as `audio` or `image`), `but=<text>`."""
+    if request.mimetype not in ("multipart/form-data",):
+        raise ApiError(400, "bad_parameter", "send a multipart form with the clip as 'audio' or the photo as 'image'")
+    files = request.files
+    extra = sorted(set(files) - {"audio", "image"})
+    if extra or len(files) != 1 or any(len(files.getlist(n)) > 1 for n in files):
+        raise ApiError(400, "bad_parameter", "send exactly one file: the clip as 'audio' or the photo as 'image'")
+    options = _options(request.form, extra=("but",))
+    but = request.form.get("but") or None
+    query = Query(audio=read_clip(files["audio"])) if "audio" in files else Query(image=read_image(files["image"]))
+    engine = services().engine
+    began = time.perf_counter()
+    with engine.model_lock:
+        seed = upload_seed(query, engine.profile, engine.fusion)
+    modifier = text_modifier(engine, but) if but is not None else None
+    hits = song_search().like_upload(seed, options, modifier=modifier)
+    return _answer(hits, began, seed=query.kind, **({"but": but} if but is not None else {}))
 
 
 @bp.post("/mix")

@@ -5,6 +5,7 @@ writes: store/writes.py.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import warnings
@@ -13,6 +14,7 @@ from pathlib import Path
 from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
+from .generations import StoreGenerations
 from .reads import StoreReads, quote
 from .writes import StoreWrites
 
@@ -23,6 +25,11 @@ with warnings.catch_warnings():
 
 # What a failing or unreachable Milvus raises (the server answers 503 for it: the request was fine).
 UNAVAILABLE = (MilvusException, ConnectionError)
+# pymilvus retries a call that finds Milvus gone 75 times, over about 3.5 minutes; crossgenre's calls give
+# up after 6 tries (about 4 s), so a search on a server whose Milvus went away is answered (503) in seconds.
+RETRIES = 6
+_RETRIED = {"query", "query_iterator", "search", "hybrid_search", "get", "has_collection", "describe_collection",
+            "list_collections", "insert", "upsert", "delete", "flush"}
 
 log = logging.getLogger(__name__)
 # pymilvus sets its own logger to WARNING on import; its warnings (iterator timestamps, retries) are
@@ -40,8 +47,9 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-class VectorStore(StoreReads, StoreWrites):
-    """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`.
+class VectorStore(StoreReads, StoreWrites, StoreGenerations):
+    """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`, where
+    `prefix` is the active generation of the configured prefix (store/generations.py).
 
     `uri` is a file path (Milvus Lite, embedded, one process per file) or `http://host:port`
     (a Milvus server or cluster: the same code, HNSW indexes).
@@ -49,12 +57,12 @@ class VectorStore(StoreReads, StoreWrites):
 
     def __init__(self, uri: str, prefix: str = "crossgenre", token: str = ""):
         self.uri = str(uri)
-        self.prefix = prefix
+        self.base = self.prefix = prefix
         self.is_server = is_server_uri(self.uri)
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = MilvusClient(uri=self.uri, token=token) if token else MilvusClient(uri=self.uri)
+            self.client = _Client(MilvusClient(uri=self.uri, token=token) if token else MilvusClient(uri=self.uri))
         except MilvusException as exc:
             if not self.is_server:
                 raise StoreLockedError(
@@ -68,6 +76,7 @@ class VectorStore(StoreReads, StoreWrites):
         # Milvus before 2.4 has one vector field per collection: there the song vectors other than
         # `joint` live in side collections.
         self.split = self.is_server and _server_version(self.client) < (2, 4)
+        self.prefix = self.generation_state().get("active", prefix)
 
     # -- names and lifecycle -------------------------------------------------------------------
     @property
@@ -205,6 +214,17 @@ class VectorStore(StoreReads, StoreWrites):
 
     def _consistency(self, collection: str) -> dict:
         return {"consistency_level": "Strong"} if collection in self._deleted_last else SESSION
+
+
+class _Client:
+    """A MilvusClient whose reads and writes are retried `RETRIES` times when Milvus does not answer."""
+
+    def __init__(self, client: MilvusClient):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        return functools.partial(attr, retry_times=RETRIES) if name in _RETRIED else attr
 
 
 def _server_version(client) -> tuple[int, int]:

@@ -20,7 +20,7 @@
   const ROUTE_NAMES = {
     sound: "sound", lyrics: "lyrics", cover_text: "cover", joint: "overall feel",
     audio_windows: "audio segment", audio_track: "whole track", cover: "cover art", print: "fingerprint",
-    feel: "tempo, key & mood", mood: "mood tags",
+    feel: "tempo, key & mood", mood: "mood tags", modifier: "but …",
   };
   let busy = false;
 
@@ -87,9 +87,17 @@
     const kind = fileKind(file);
     const data = new FormData();
     data.append(kind, file, name || file.name || kind);
+    const label = kind === "image" ? "image" : "clip";
+    const but = $("but").value.trim();
+    if (but) { // like this file, but ...: songs like it (POST /api/similar), moved toward the text
+      const o = songOptions();
+      for (const key of Object.keys(o)) data.append(key, String(o[key]));
+      data.append("but", but);
+      request("/api/similar", { method: "POST", body: data }, "like the " + label + ", but “" + but + "”");
+      return;
+    }
     const f = filters();
     for (const key of Object.keys(f)) data.append(key, String(f[key]));
-    const label = kind === "image" ? "image" : "clip";
     const shown = name || file.name;
     post(data, shown ? label + " “" + shown + "”" : "the " + label);
   }
@@ -117,8 +125,11 @@
   }
 
   function moreLikeThis(hit) {
-    request("/api/songs/" + encodeURIComponent(hit.id) + "/similar?" + query(songOptions()), {},
-            "like “" + (hit.title || "this song") + "”");
+    const params = songOptions();
+    const but = $("but").value.trim();
+    if (but) params.but = but;
+    request("/api/songs/" + encodeURIComponent(hit.id) + "/similar?" + query(params), {},
+            "like “" + (hit.title || "this song") + "”" + (but ? ", but “" + but + "”" : ""));
   }
 
   function picked() {

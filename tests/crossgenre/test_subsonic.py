@@ -64,3 +64,24 @@ def test_a_wrong_password_or_no_server_is_a_clear_error(server, tmp_path):
         SubsonicClient(server, subsonic.USER, "wrong").playlists()
     with pytest.raises(SubsonicError, match="cannot reach"):
         SubsonicClient("http://127.0.0.1:9", "u", "p")
+
+
+def test_the_cli_takes_the_server_and_user_from_the_configuration(server, client, indexed, library, tmp_path,
+                                                                   monkeypatch, capsys):
+    from crossgenre.cli import main
+
+    config, _, _ = indexed
+    toml = tmp_path / "crossgenre.toml"
+    toml.write_text(f'subsonic_url = "{server}"\nsubsonic_user = "{subsonic.USER}"\n')
+    for name in ("CROSSGENRE_SUBSONIC_URL", "CROSSGENRE_SUBSONIC_USER"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["subsonic", "push", "from the configuration", "--similar", "Mara Åkesson - Lantern Song", "-k", "3",
+            "--config", str(toml), "--data-dir", str(config.data_dir), "--profile", "offline",
+            "--library-root", str(library.root)]
+    monkeypatch.setenv("CROSSGENRE_SUBSONIC_PASSWORD", subsonic.PASSWORD)
+    assert main(args) == 0, capsys.readouterr()
+    pushed = [p for p in client.playlists() if p["name"] == "from the configuration"]
+    assert len(pushed) == 1 and len(entries(client, pushed[0]["id"])) == 3
+    monkeypatch.delenv("CROSSGENRE_SUBSONIC_PASSWORD")
+    assert main(args) != 0
+    assert "CROSSGENRE_SUBSONIC_PASSWORD" in capsys.readouterr().err

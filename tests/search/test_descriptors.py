@@ -58,6 +58,30 @@ def test_key_of_a_cadence(root, minor, key):
     assert abs(sum(d.chroma) - 1) < 1e-3 and len(d.chroma) == 12
 
 
+def over_a_bass_line(root_midi: int, roots: tuple[int, ...], seconds: float = 12.0) -> np.ndarray:
+    """A tune that dwells on the tonic (with the other scale tones softer) over a bass line of chord
+    roots (semitones above the tonic) two octaves down, one root per bar."""
+    t = np.arange(int(seconds / len(roots) * RATE)) / RATE
+
+    def tone(midi):
+        f = 440.0 * 2 ** ((midi - 69) / 12)
+        return sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3))
+
+    tune = sum(level * tone(root_midi + 12 + step) for step, level in
+               ((0, 1.0), (7, 0.35), (5, 0.3), (4, 0.2), (9, 0.15), (2, 0.1), (11, 0.1)))
+    y = np.concatenate([tune + 0.8 * tone(root_midi - 24 + r) for r in roots])
+    return (0.2 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("roots", [(0, 5, 7, 0), (0, 7, 5, 7), (0, 0, 0, 0)])
+def test_key_over_a_bass_line_of_chord_roots(roots):
+    """Whether the bass dwells on the tonic and subdominant, visits the dominant, or holds a tonic pedal,
+    the key is the tune's (a bass matched like the tune, by degree frequencies, pulls to a fifth below)."""
+    for root, key in ((52, "E"), (57, "A")):
+        d = describe(over_a_bass_line(root, roots), RATE)
+        assert (d.key, d.mode) == (key, "major"), (roots, root, d.key, d.mode)
+
+
 def test_loudness_brightness_and_density_move_the_right_way():
     soft, loud = describe(chords(57, True, level=0.02), RATE), describe(chords(57, True, level=0.5), RATE)
     assert loud.loudness_db > soft.loudness_db + 20

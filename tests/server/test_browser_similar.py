@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import urllib.request
 
+from .conftest import clip_wav
 from .test_browser import browser, page, results, until  # noqa: F401  (fixtures)
 
 
@@ -92,3 +93,13 @@ def test_play_all_plays_the_results_one_after_another(page):
     assert until(second, "a => !a.paused && a.currentTime > 0", timeout=20), "the next song follows"
     assert until(first, "a => !a.closest('li').classList.contains('playing')")
     assert second.evaluate("a => a.closest('li').classList.contains('playing')")
+
+
+def test_like_a_dropped_clip_but_a_text(page, library, tmp_path):
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(clip_wav(library.song("Harbor Fog").path, 4.0, 6.0))
+    page.fill("#but", "heavy distorted electric guitars")
+    page.set_input_files("#file", str(clip))
+    wait_summary(page, "like the clip, but \u201cheavy distorted electric guitars\u201d")
+    chips = chip_texts(page)
+    assert chips and all(any(c.startswith("but \u2026") for c in cs) for cs in chips), chips

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import mutagen
+import numpy as np
 import pytest
+
+from .conftest import clip_wav, cover_photo
 
 
 def playlist(text: str) -> list[tuple[str, str]]:
@@ -107,3 +111,80 @@ def test_like_this_but_a_text(client, song_ids):
     assert res.json["results"]
     assert all("modifier" in [r["route"] for r in hit["explanation"]["routes"]] for hit in res.json["results"])
     assert client.get(f"/api/songs/{seed}/similar?but=%20").status_code == 400
+
+
+def like_upload(client, field: str, data: bytes, **params):
+    form = {field: (io.BytesIO(data), "upload"), **{k: str(v) for k, v in params.items()}}
+    return client.post("/api/similar", data=form, content_type="multipart/form-data")
+
+
+def test_like_an_uploaded_clip_but_a_text(client, library, song_ids, indexed):
+    """A clip cut from a song is a seed: its own song comes first (nothing excludes it); "but <text>" moves the
+    clip's vector in the description space toward the text's, as for a library song (search.similar._modified)."""
+    from search import Query
+    from search.planning import upload_seed
+    from search.similar import text_modifier
+
+    _, ws, _ = indexed
+    song = library.song("Harbor Fog")
+    clip = clip_wav(song.path, 4.0, 6.0)
+    res = like_upload(client, "audio", clip, k=3)
+    assert res.status_code == 200, res.json
+    hits = res.json["results"]
+    assert hits and hits[0]["id"] == song_ids["Harbor Fog"], [h["title"] for h in hits]
+    seg = hits[0]["explanation"]["segment"]
+    assert seg["seed"]["id"] is None and 0 <= seg["seed"]["start"] < seg["seed"]["end"] <= 6.5
+    text = "heavy distorted electric guitars"
+    res = like_upload(client, "audio", clip, k=5, but=text)
+    assert res.status_code == 200 and res.json["query"] == {"seed": "audio", "but": text}
+    field, vector = text_modifier(ws, text)
+    seed = upload_seed(Query(audio=clip), ws.profile, ws.fusion)
+    moved = unit(unit(seed[field]) + unit(vector))
+    stored = ws.store.get_songs([h["id"] for h in res.json["results"]], ["id", field])
+    assert res.json["results"]
+    for h in res.json["results"]:
+        routes = {r["route"]: r["score"] for r in h["explanation"]["routes"]}
+        assert "sound" not in routes and "joint" not in routes  # the moved vector stands for the clip's sound
+        assert routes["modifier"] == pytest.approx(float(unit(stored[h["id"]][field]) @ moved), abs=1e-3)
+
+
+def test_like_an_uploaded_cover_photo_but_a_text(client, library, indexed):
+    """A photo's cover leads; offline, where a photo has no vector in the description space, the text is a
+    route of its own."""
+    from search.similar import text_modifier
+
+    _, ws, _ = indexed
+    song = library.song("Pulse Engine")
+    photo = cover_photo(song.cover)
+    res = like_upload(client, "image", photo, k=3)
+    assert res.status_code == 200, res.json
+    hits = res.json["results"]
+    assert hits and hits[0]["album"] == song.album, [(h["album"], h["score"]) for h in hits]
+    assert "cover" in [r["route"] for r in hits[0]["explanation"]["routes"]]
+    text = "calm acoustic guitar"
+    res = like_upload(client, "image", photo, k=5, but=text)
+    assert res.status_code == 200 and res.json["results"]
+    field, vector = text_modifier(ws, text)
+    stored = ws.store.get_songs([h["id"] for h in res.json["results"]], ["id", field])
+    for h in res.json["results"]:
+        routes = {r["route"]: r["score"] for r in h["explanation"]["routes"]}
+        if "modifier" in routes:
+            assert routes["modifier"] == pytest.approx(float(unit(stored[h["id"]][field]) @ unit(vector)), abs=1e-3)
+    assert any("modifier" in [r["route"] for r in h["explanation"]["routes"]] for h in res.json["results"])
+
+
+def test_bad_uploads_for_similar_are_400s(client, library):
+    clip = clip_wav(library.song("Harbor Fog").path, 0.0, 3.0)
+    assert client.post("/api/similar", data={"k": "3"}, content_type="multipart/form-data").status_code == 400
+    assert client.post("/api/similar", json={"k": 3}).status_code == 400
+    both = {"audio": (io.BytesIO(clip), "a.wav"), "image": (io.BytesIO(clip), "b.jpg")}
+    assert client.post("/api/similar", data=both, content_type="multipart/form-data").status_code == 400
+    assert like_upload(client, "audio", b"not audio at all", k=3).status_code in (400, 415)
+    assert like_upload(client, "audio", clip, but="  ").status_code == 400
+    assert like_upload(client, "audio", clip, k=0).status_code == 400
+    assert like_upload(client, "audio", clip, nonsense=1).status_code == 400
+
+
+def unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v)
