@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import uuid
 import warnings
 from pathlib import Path
 
@@ -62,7 +63,9 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
         if not self.is_server:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = _Client(MilvusClient(uri=self.uri, token=token) if token else MilvusClient(uri=self.uri))
+            # A connection of its own: pymilvus shares one per URI, so closing another store on the same
+            # index (a CLI command run inside a server's process) would otherwise cut this one's too.
+            self.client = _Client(MilvusClient(uri=self.uri, token=token, alias=f"crossgenre-{uuid.uuid4().hex}"))
         except MilvusException as exc:
             if not self.is_server:
                 raise StoreLockedError(

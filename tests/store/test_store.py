@@ -188,3 +188,16 @@ def test_an_index_of_another_layout_is_refused_with_a_clear_message(store):
     other = VectorStore(store.uri, prefix=store.prefix) if store.is_server else store
     with pytest.raises(CrossgenreError, match="layout 1.*--rebuild"):
         other.open_existing()
+
+
+def test_closing_one_store_leaves_another_on_the_same_index_open(tmp_path):
+    """A CLI command run inside a server's process opens and closes its own store on the server's index."""
+    uri = str(tmp_path / "shared.db")
+    first = VectorStore(uri, prefix="t")
+    first.open(FIELDS, 8)
+    first.write_songs([record(0, np.random.default_rng(0))])
+    second = VectorStore(uri, prefix="t")
+    second.open_existing()
+    second.close()
+    assert first.count() == 1
+    first.close()
