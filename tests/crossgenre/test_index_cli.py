@@ -64,7 +64,7 @@ def test_search_prints_a_ranked_table(indexed):
     assert len(lines) == 5
     out = json.loads(run(["search", "heavy distorted guitars", "-k", "3", "--json"], data).stdout)
     assert [h["rank"] for h in out] == [1, 2, 3]
-    assert all(h["explanation"]["routes"] for h in out)
+    assert out and all(h["explanation"]["routes"] for h in out)
     subject = run(["search", "heavy distorted guitars, about kings and fire", "-k", "1"], data)
     assert 'Read as sound "heavy distorted guitars", about "kings and fire"' in subject.stdout
     only = run(["search", "songs about kings and fire", "-k", "1"], data)

@@ -87,7 +87,7 @@ def test_checkpoint_values_are_plausible():
     tensors = read_checkpoint(checkpoint_dir("MSD_musicnn"))
     variances = [v for name, v in tensors.items() if name.endswith("moving_variance")]
     assert len(variances) == 11 and all((v > 0).all() for v in variances)
-    assert all(np.isfinite(v).all() for v in tensors.values())
+    assert tensors and all(np.isfinite(v).all() for v in tensors.values())
     assert tensors["dense_1/bias"].dtype == np.float32 and tensors["dense_1/bias"].flags.writeable
 
 

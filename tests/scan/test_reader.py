@@ -45,7 +45,7 @@ def test_content_hash_is_stable_and_differs_between_files(library):
     hashes = [content_hash(s.path) for s in library.songs]
     assert hashes == [content_hash(s.path) for s in library.songs]
     assert len(set(hashes)) == len(hashes)
-    assert all(len(h) == 32 and int(h, 16) >= 0 for h in hashes)
+    assert hashes and all(len(h) == 32 and int(h, 16) >= 0 for h in hashes)
 
 
 def test_content_hash_follows_changes_not_names_or_times(tmp_path, library):

@@ -71,7 +71,7 @@ def test_every_result_explains_itself(engine, library):
         assert hits
         for h in hits:
             assert h.routes and abs(sum(r.share for r in h.routes) - 1.0) < 1e-6
-            assert all(r.rank >= 1 for r in h.routes)
+            assert h.routes and all(r.rank >= 1 for r in h.routes)
     lyric_hits = engine.search(Query(text=line, k=5))
     mine = next(h for h in lyric_hits if h.id == song_id(song.path))
     assert mine.lyric and line.split()[0] in mine.lyric["text"]
@@ -96,7 +96,7 @@ def test_a_filtered_clip_returns_only_matching_songs_and_its_source_when_it_matc
     elsewhere = engine.search(Query(audio=clip, k=5, genre=other))
     assert song_id(song.path) not in [h.id for h in elsewhere]
     assert elsewhere and all(h.song["genre"] == other for h in elsewhere)
-    assert all(r.route != "print" for h in elsewhere for r in h.routes)  # its prints vote for a song filtered out
+    assert elsewhere and all(r.route != "print" for h in elsewhere for r in h.routes)  # its prints vote for a song filtered out
 
 
 @pytest.mark.parametrize("bad", [Query(text=""), Query(text="x", k=0), Query(text="x", k=1000),
@@ -145,4 +145,4 @@ def test_a_subject_alone_still_finds_songs_in_a_library_without_lyrics(library, 
     finally:
         ws.close()
     assert len(hits) == 2  # read by the sound route, as the words have nothing to be matched against
-    assert all("sound" in {r.route for r in h.routes} for h in hits)
+    assert hits and all("sound" in {r.route for r in h.routes} for h in hits)

@@ -67,7 +67,7 @@ def test_lite_and_the_server_rank_and_explain_alike(indexed, server_index, libra
         for ha, hb in zip(a.hits, b.hits):
             assert sum(m.share for m in ha.routes) == pytest.approx(1.0, abs=1e-9)
             assert sum(m.part for m in ha.routes) == pytest.approx(ha.score, abs=1e-9)
-            assert all(0.0 <= m.share <= 1.0 for m in ha.routes)
+            assert ha.routes and all(0.0 <= m.share <= 1.0 for m in ha.routes)
             # the same routes in the same order, each with the same share (float32 distances from two
             # engines differ in the last bits; a score near 0 magnifies that in part / score)
             assert [m.route for m in ha.routes] == [m.route for m in hb.routes]

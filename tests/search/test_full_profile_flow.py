@@ -46,7 +46,7 @@ def test_full_profile_answers_every_query_kind_with_explanations(full_index, lib
     text_hits = engine.search(Query(text="loud distorted guitars", k=5))
     assert len(text_hits) == 5
     assert {r.route for h in text_hits for r in h.routes} >= {"sound", "cover_text"}
-    assert all(h.segment for h in text_hits), "text queries match audio windows in the full profile"
+    assert text_hits and all(h.segment for h in text_hits), "text queries match audio windows in the full profile"
     subject_hits = engine.search(Query(text="a song about kings fallen into ashes", k=5))  # names no sound
     assert subject_hits and all(h.song["has_lyrics"] or "cover_text" in {r.route for r in h.routes} for h in subject_hits)
     assert not {r.route for h in subject_hits for r in h.routes} & {"sound", "audio_windows"}

@@ -61,7 +61,7 @@ def test_route_names_come_from_one_list():
     from search.query import PARAM, ROUTE_NAMES
 
     assert set(DEFAULT_WEIGHTS) == set(ROUTE_NAMES)
-    assert all(set(weights) <= set(ROUTE_NAMES) for _, weights in KIND_DEFAULTS.values())
+    assert KIND_DEFAULTS and all(set(weights) <= set(ROUTE_NAMES) for _, weights in KIND_DEFAULTS.values())
     assert PARAM["weights"].choices == ROUTE_NAMES
 
 
@@ -82,11 +82,11 @@ def test_shares_lie_between_0_and_1_and_add_up_to_1_while_parts_add_up_to_the_sc
     for sid in "abc":
         matches = explain(sid, per_route, weights, "calibrated", calibration, floor)
         assert sum(m.part for m in matches) == pytest.approx(fused[sid])
-        assert all(0.0 <= m.share <= 1.0 for m in matches), [(m.route, m.share) for m in matches]
+        assert matches and all(0.0 <= m.share <= 1.0 for m in matches), [(m.route, m.share) for m in matches]
         assert sum(m.share for m in matches) == pytest.approx(1.0)
     a = {m.route: m.share for m in explain("a", per_route, weights, "calibrated", calibration, floor)}
     assert a == pytest.approx({"cover": 1.0, "joint": 0.0})  # joint found "a" at its floor: it lifted it not at all
     # rrf parts are all positive: the shares stay part / score
     rrf = explain("c", per_route, weights, "rrf", {}, floors(per_route, weights, "rrf", {}))
     score = fuse(per_route, weights, "rrf", {})["c"]
-    assert all(m.share == pytest.approx(m.part / score) for m in rrf)
+    assert rrf and all(m.share == pytest.approx(m.part / score) for m in rrf)

@@ -49,7 +49,7 @@ def test_each_hit_says_which_routes_and_which_segments_matched(songs, library, r
     for h in hits:
         # parts add up to the score (negative: a route saw the song below average); shares lie in [0, 1], sum to 1
         assert h.routes and sum(m.part for m in h.routes) == pytest.approx(h.score)
-        assert all(0.0 <= m.share <= 1.0 for m in h.routes) and sum(m.share for m in h.routes) == pytest.approx(1.0)
+        assert h.routes and all(0.0 <= m.share <= 1.0 for m in h.routes) and sum(m.share for m in h.routes) == pytest.approx(1.0)
         assert {m.route for m in h.routes} <= {"sound", "joint", "lyrics", "cover"}
         seg = h.segment
         assert seg["seed"]["id"] == song_id(seed.path)
@@ -57,8 +57,9 @@ def test_each_hit_says_which_routes_and_which_segments_matched(songs, library, r
         assert 0 <= seg["seed"]["start"] < seg["seed"]["end"] <= seed.duration + 0.5
     with_lyrics = [h for h in hits if h.song["has_lyrics"]]
     # Willow Road has lyrics: songs with lyrics are compared by them too, the others are not
-    assert all("lyrics" in {m.route for m in h.routes} for h in with_lyrics[:1])
-    assert all("lyrics" not in {m.route for m in h.routes} for h in hits if not h.song["has_lyrics"])
+    assert with_lyrics and all("lyrics" in {m.route for m in h.routes} for h in with_lyrics[:1])
+    without_lyrics = [h for h in hits if not h.song["has_lyrics"]]
+    assert without_lyrics and all("lyrics" not in {m.route for m in h.routes} for h in without_lyrics)
 
 
 def test_lyrics_and_cover_only_score_the_songs_the_sound_routes_found(songs, library, indexed):

@@ -131,7 +131,7 @@ def test_tempo_key_and_energy_filters(client):
                        content_type="multipart/form-data")
     assert form.status_code == 200, form.json
     assert form.json["results"] and all(0 < h["bpm"] <= 200 for h in form.json["results"])  # at most 100 counted in half time
-    assert all(h["energy"] >= 0.1 for h in form.json["results"])
+    assert form.json["results"] and all(h["energy"] >= 0.1 for h in form.json["results"])
     for body in ({"bpm_min": "fast"}, {"bpm_min": 500}, {"key": "H dorian"}, {"half_double": "yes"},
                  {"energy_max": 2}, {"bpm_min": 130, "bpm_max": 120}):
         bad = search(client, text="music", **body)

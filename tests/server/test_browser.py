@@ -69,7 +69,7 @@ def test_text_query_shows_ranked_results(page, artifacts):
     page.wait_for_selector("#results li.card")
     shown = results(page)
     assert len(shown) == 10
-    assert all(r["title"] and r["chips"] >= 1 for r in shown)
+    assert shown and all(r["title"] and r["chips"] >= 1 for r in shown)
     assert "songs for" in page.text_content("#summary")
     page.screenshot(path=str(artifacts / "server-text-search.png"), full_page=True)
 

@@ -34,8 +34,8 @@ def test_more_like_this_lists_other_songs_with_explanations(page, artifacts):
     shown = results(page)
     assert len(shown) == 10 and first["id"] not in [r["id"] for r in shown]
     chips = chip_texts(page)
-    assert all(any(c.startswith(("sound", "overall feel")) for c in cs) for cs in chips), chips
-    assert all(any("of the seed" in c for c in cs) for cs in chips), chips
+    assert chips and all(any(c.startswith(("sound", "overall feel")) for c in cs) for cs in chips), chips
+    assert chips and all(any("of the seed" in c for c in cs) for cs in chips), chips
     page.screenshot(path=str(artifacts / "server-more-like-this.png"), full_page=True)
 
 

@@ -78,12 +78,12 @@ def test_mix_and_path(client, song_ids):
     assert res.status_code == 200, res.json
     ids = [r["id"] for r in res.json["results"]]
     assert len(ids) == 5 and not set(ids) & {*seeds, song_ids["Cinder Throne"]}
-    assert all(r["explanation"]["seed"]["id"] in seeds for r in res.json["results"])
+    assert res.json["results"] and all(r["explanation"]["seed"]["id"] in seeds for r in res.json["results"])
     res = client.get(f"/api/path?from={seeds[1]}&to={song_ids['Cinder Throne']}&steps=3")
     assert res.status_code == 200, res.json
     path = res.json["results"]
     assert [r["id"] for r in path][::4] == [seeds[1], song_ids["Cinder Throne"]] and len(path) == 5
-    assert all(0 < r["explanation"]["seed"]["position"] < 1 for r in path[1:-1])
+    assert path[1:-1] and all(0 < r["explanation"]["seed"]["position"] < 1 for r in path[1:-1])
     m3u = client.get(f"/api/path?from={seeds[1]}&to={song_ids['Cinder Throne']}&steps=3&format=m3u8")
     assert len(playlist(m3u.get_data(as_text=True))) == 5
 
@@ -109,7 +109,7 @@ def test_like_this_but_a_text(client, song_ids):
     res = client.get(f"/api/songs/{seed}/similar?k=3&but=heavy%20distorted%20guitars")
     assert res.status_code == 200 and res.json["query"]["but"] == "heavy distorted guitars"
     assert res.json["results"]
-    assert all("modifier" in [r["route"] for r in hit["explanation"]["routes"]] for hit in res.json["results"])
+    assert res.json["results"] and all("modifier" in [r["route"] for r in hit["explanation"]["routes"]] for hit in res.json["results"])
     assert client.get(f"/api/songs/{seed}/similar?but=%20").status_code == 400
 
 
