@@ -98,21 +98,27 @@ def test_clear_errors_and_exit_codes(tmp_path, indexed):
 
 
 def _stop_and_kill(lib, data, point: str) -> None:
-    """Index with CROSSGENRE_STOP_AT=point (the process stops itself there), then SIGKILL it."""
-    proc = subprocess.Popen([*CLI, "index", str(lib), "--data-dir", str(data), "--profile", "offline", "-q",
-                             "--batch-size", "2"], env={**os.environ, "CROSSGENRE_STOP_AT": point},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stop_and_kill([*CLI, "index", str(lib), "--data-dir", str(data), "--profile", "offline", "-q", "--batch-size", "2"],
+                  data, point)
+
+
+def stop_and_kill(command: list[str], data, point: str) -> str:
+    """Run `command` with CROSSGENRE_STOP_AT=point (the process stops itself there), SIGKILL it, and wait until
+    its Milvus Lite child lets go of the index in `data`. Returns what it wrote to stderr."""
+    proc = subprocess.Popen(command, env={**os.environ, "CROSSGENRE_STOP_AT": point}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     end = time.time() + 600
     while True:
         with open(f"/proc/{proc.pid}/stat") as f:
             if f.read().rsplit(")", 1)[1].split()[0] == "T":
                 break
-        assert proc.poll() is None, f"indexing ended before {point}: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"indexing ended before {point}: {proc.stderr.read()[-3000:]}"
         assert time.time() < end
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     _wait_for_lite_server(data / "crossgenre.db")
+    return proc.stderr.read()
 
 
 def _wait_for_lite_server(db) -> None:

@@ -12,16 +12,13 @@ full profile with 4 songs where the offline index had 5 ("the old index answers 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.crossgenre.test_index_cli import _wait_for_lite_server
+from tests.crossgenre.test_index_cli import stop_and_kill
 
 CLI = [sys.executable, "-m", "crossgenre.cli"]
 # five songs: the audio encoder takes four at a time, so the first commit holds four and the fifth comes after
@@ -35,20 +32,7 @@ def _index(lib, data, models, *flags, stop_at: str = "") -> subprocess.Completed
         proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc
-    proc = subprocess.Popen(args, env={**os.environ, "CROSSGENRE_STOP_AT": stop_at}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    end = time.time() + 600
-    while True:
-        with open(f"/proc/{proc.pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "T":
-                break
-        assert proc.poll() is None, f"indexing ended before {stop_at}: {proc.stderr.read()[-3000:]}"
-        assert time.time() < end
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    _wait_for_lite_server(data / "crossgenre.db")
-    return proc.stderr.read()
+    return stop_and_kill(args, data, stop_at)
 
 
 def _look(data, models) -> dict:
