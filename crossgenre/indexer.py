@@ -199,7 +199,7 @@ class Indexer:
         report.found = len(files) + len(rejected)
         known = {
             row["id"]: row
-            for row in self.ws.store.iter_songs(["id", "path", "content_hash", "mtime", "size", "extra"])
+            for row in self.ws.store.iter_songs(["id", "path", "content_hash", "mtime", "size"])
         }
         by_path = {row["path"]: row for row in known.values()}
         taken = set(known)
@@ -269,13 +269,13 @@ class Indexer:
         match = next((row for row in candidates if row["content_hash"] == digest), None)
         if match is None:
             return False
-        track = read_track(path)
-        recorded = (match.get("extra") or {}).get("beside")
-        if recorded is not None and recorded != beside_digest(track):
-            return False  # other lyrics or another cover beside it now: embedded again as a new song
         rows = self.ws.store.query_rows(f"id == {quote(match['id'])}", 1)
         if not rows:
             return False
+        track = read_track(path)
+        recorded = (rows[0].get("extra") or {}).get("beside")
+        if recorded is not None and recorded != beside_digest(track):
+            return False  # other lyrics or another cover beside it now: embedded again as a new song
         title = track.title or path.stem  # a song without a title tag is named by its file
         self.ws.store.upsert_rows([fit_row({**rows[0], "path": str(path), "mtime": stat[0], "size": stat[1], "title": title})])
         return match
