@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from scan.errors import InvalidQueryError
-from store import PUBLIC_SONG_FIELDS, SongRow, quote, quote_list
+from store import MAX_IN_FILTER, PUBLIC_SONG_FIELDS, SongRow, batches, quote, quote_list
 
 from .filters import genre_year_clauses
 from .query import MAX_K, Hit, RouteMatch
@@ -51,7 +51,6 @@ BACKGROUND_SONGS = 256
 BACKGROUND_SECONDS = 60.0
 MAX_POOL = 2000  # candidates per route at most, when options leave too few
 MAX_STEPS = 50
-SCORE_BATCH = 500  # song ids per `id in [...]` filter of a refining route
 MAX_SEEDS = 20
 SONG_ID = re.compile(r"[0-9a-f]{16}")
 _SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="similar-search")
@@ -284,8 +283,7 @@ class SongSearch:
     def _score(self, field: str, vector: np.ndarray, ids: list[str], flt: str) -> list[dict]:
         """The similarity of each of these songs that pass `flt` to `vector`: [{id, distance}], best first."""
         hits = []
-        for i in range(0, len(ids), SCORE_BATCH):
-            part = ids[i : i + SCORE_BATCH]
+        for part in batches(ids, MAX_IN_FILTER):
             hits += self.store.search(field, vector, len(part), _and(flt, f"id in {quote_list(part)}"))
         return sorted(hits, key=lambda h: -float(h["distance"]))
 
