@@ -29,6 +29,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 SONG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 STATS_TTL = 30.0  # seconds: counting every song on each page load would cost a scan of a large index
+STATS_TTL_WHILE_INDEXING = 5.0  # a page polling during a re-index sees new songs, without a scan per poll
 
 
 @dataclass
@@ -178,7 +179,8 @@ def stats():
     s = services()
     when, indexed, cached = s.stats_cache
     job = s.index_job.status()
-    if cached is None or time.monotonic() - when > STATS_TTL or job["state"] == "running" or job["finished"] != indexed:
+    ttl = STATS_TTL_WHILE_INDEXING if job["state"] == "running" else STATS_TTL
+    if cached is None or time.monotonic() - when > ttl or job["finished"] != indexed:
         cached = dict(s.stats())
         cached.pop("milvus", None)  # a server path or URI is not the client's business
         s.stats_cache[:] = [time.monotonic(), job["finished"], cached]

@@ -419,3 +419,47 @@ def test_reindex_of_new_files_runs_beside_searches(indexed, app, library, tmp_pa
         assert client.get(f"/api/songs/{ids[0]}").json["title"] == "Lantern Song"
     finally:
         ws.store.delete_songs(ids)
+
+
+def test_stats_polled_during_a_reindex_count_the_library_at_most_every_few_seconds(indexed, monkeypatch):
+    """A page polls /api/stats while a re-index runs; each count reads every song row, so polls within
+    STATS_TTL_WHILE_INDEXING share one count, a later poll counts again, and the run's end counts at once."""
+    import threading
+    import time
+
+    from search import SearchEngine
+    from server import api
+    from server.app import create_app
+
+    config, ws, _ = indexed
+    counts, release = [], threading.Event()
+
+    def stats():
+        counts.append(1)
+        return {"songs": len(counts)}
+
+    def reindex(on_progress):
+        release.wait(timeout=60)
+
+        class Report:
+            failed: list = []
+
+            def summary(self):
+                return "nothing changed"
+
+        return Report()
+
+    monkeypatch.setattr(api, "STATS_TTL_WHILE_INDEXING", 2.0)
+    client = create_app(config, SearchEngine(ws), reindex=reindex, stats=stats).test_client()
+    job = client.application.extensions["crossgenre"].index_job
+    assert client.post("/api/index", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 202
+    try:
+        first = [client.get("/api/stats").json["songs"] for _ in range(5)]
+        time.sleep(2.1)
+        later = client.get("/api/stats").json["songs"]
+    finally:
+        release.set()
+        assert job.wait(timeout=60)
+    assert first == [1] * 5, "polls within a few seconds share one count"
+    assert later == 2, "a poll after a few seconds counts again"
+    assert client.get("/api/stats").json["songs"] == 3, "the end of the run counts again at once"
