@@ -159,8 +159,26 @@ def load_block(store, lib: SyntheticLibrary, b: int) -> tuple[dict, dict, float]
     insert_rows(store, store.windows, rows["windows"], lib.fields["audio"])
     insert_rows(store, store.chunks, rows["chunks"], lib.fields["lyrics"])
     insert_rows(store, store.prints, rows["prints"], lib.print_dim)
+    copy_windows(store, lib, b, data)
     insert_songs(store, rows["songs"], lib.fields)
     return data, rows, time.perf_counter() - t0
+
+
+def copy_windows(store, lib: SyntheticLibrary, b: int, data: dict) -> None:
+    """Block b's song windows into the copy a Milvus Lite store keeps beside its file (as write_songs
+    does), named as song rows without a parts nonce name theirs (store/reads.py: _parts_version)."""
+    if store.window_copies is None:
+        return
+    starts = np.arange(lib.windows, dtype=np.float32) * WINDOW_SECONDS
+    vectors = data["window_vectors"].reshape(lib.BLOCK, lib.windows, -1)
+    store.window_copies.put(store.prefix, [(song_key(lib.song_id(b * lib.BLOCK + j)), f"n{lib.windows}", starts,
+                                            starts + WINDOW_SECONDS, vectors[j]) for j in range(lib.BLOCK)])
+
+
+def has_window_copies(store, lib: SyntheticLibrary, b: int) -> bool:
+    """Whether block b's windows were copied (its last song's copy is there: blocks are copied whole)."""
+    key = song_key(lib.song_id((b + 1) * lib.BLOCK - 1))
+    return store.window_copies is None or bool(store.window_copies.get(store.prefix, {key: f"n{lib.windows}"}))
 
 
 def insert_rows(store, collection: str, rows: list[dict], dim: int) -> None:

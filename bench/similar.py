@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report  # noqa: E402
-from queries import SyntheticLibrary, load_block  # noqa: E402
+from queries import SyntheticLibrary, copy_windows, has_window_copies, load_block  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> dict:
         have = store.count()
         if have % lib.BLOCK or have > sizes[0]:
             parser.error(f"{args.db} holds {have} songs: give sizes from {have} up (whole thousands)")
+        missing = [b for b in range(have // lib.BLOCK) if not has_window_copies(store, lib, b)]
+        if missing:  # a file loaded before the windows were copied beside it
+            print(f"copying the windows of {len(missing) * lib.BLOCK} songs beside the index...", flush=True)
+            for b in missing:
+                copy_windows(store, lib, b, lib.block(b))
         for size in sizes:
             t0 = time.perf_counter()
             for b in range(have // lib.BLOCK, size // lib.BLOCK):

@@ -17,6 +17,7 @@ from scan.errors import CrossgenreError, StoreLockedError
 from . import schema
 from .generations import StoreGenerations
 from .reads import StoreReads, quote
+from .window_copies import WindowCopies
 from .writes import StoreWrites
 
 with warnings.catch_warnings():
@@ -74,6 +75,8 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
                 ) from None
             raise CrossgenreError(f"cannot reach the Milvus server at {self.uri}: {exc}") from None
         self.index_type = "HNSW" if self.is_server else "FLAT"
+        # Milvus Lite reads given rows only by scanning every row: song windows are also kept beside its file
+        self.window_copies = None if self.is_server else WindowCopies(Path(f"{self.uri}-windows.sqlite"))
         self.vector_fields: dict[str, int] = {}
         self._deleted_last: set[str] = set()  # collections whose last change in this process was a delete
         # Milvus before 2.4 has one vector field per collection: there the song vectors other than
@@ -195,9 +198,13 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
         for name in names:
             if self.client.has_collection(name):
                 self.client.drop_collection(name)
+        if self.window_copies is not None:
+            self.window_copies.drop(self.prefix)
 
     def close(self) -> None:
         self.client.close()
+        if self.window_copies is not None:
+            self.window_copies.close()
 
     def flush(self) -> None:
         """Persist what was written (Milvus Lite keeps recent writes in memory until a flush)."""

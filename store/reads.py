@@ -112,15 +112,43 @@ class StoreReads:
         collection = {"windows": self.windows, "prints": self.prints}[kind]
         fields = ["song_id", "start", "end", "vector"] if kind == "windows" else ["vector"]
         out = []
-        if self.is_server:
+        copies = self.window_copies if kind == "windows" else None
+        if copies is not None:
+            out, ids = self._copied_windows(songs, ids)
+        if ids and self.is_server:
             for part in batches(ids, QUERY_PAGE):
                 out += self.client.query(collection, ids=part, output_fields=fields, **self._consistency(collection))
-        else:
-            out = self._parts_by_search(collection, ids, fields)
+        elif ids:
+            read = self._parts_by_search(collection, ids, fields)
+            if copies is not None:
+                self._copy_windows(songs, read)
+            out += read
         if kind == "prints":
             out = [{"song_id": owner[r["id"]], "start": _print_start(r["id"]), "end": _print_start(r["id"]) + PRINT_SECONDS,
                     "vector": r["vector"]} for r in out]
         return out
+
+    def _copied_windows(self, songs: dict[str, dict], ids: list[int]) -> tuple[list[dict], list[int]]:
+        """(the windows of these songs that have a valid copy beside the index, the part keys still to read)."""
+        versions = {row["key"]: _parts_version(row) for row in songs.values()}
+        copied = self.window_copies.get(self.prefix, versions)
+        out = [{"song_id": sid, "start": float(s), "end": float(e), "vector": v}
+               for sid, row in songs.items() if row["key"] in copied
+               for s, e, v in zip(*copied[row["key"]])]
+        return out, [i for i in ids if (i >> schema.PART_BITS) not in copied]
+
+    def _copy_windows(self, songs: dict[str, dict], read: list[dict]) -> None:
+        """Copy the windows just read from Milvus, for each song whose windows were all there."""
+        by_key: dict[int, list[dict]] = {}
+        for r in read:
+            by_key.setdefault(r["id"] >> schema.PART_BITS, []).append(r)
+        copies = []
+        for row in songs.values():
+            got = sorted(by_key.get(row["key"], []), key=lambda r: r["id"])
+            if got and len(got) == int(((row.get("extra") or {}).get("parts") or {}).get("windows", 0)):
+                copies.append((row["key"], _parts_version(row), [r["start"] for r in got], [r["end"] for r in got],
+                               np.asarray([r["vector"] for r in got], np.float32)))
+        self.window_copies.put(self.prefix, copies)
 
     def _parts_by_search(self, collection: str, ids: list[int], fields: list[str]) -> list[dict]:
         """Rows of these part keys, read through a search filtered to the keys' ranges (a song's parts lie in
@@ -256,6 +284,13 @@ class StoreReads:
 
 
 PRINT_SECONDS = 2.0  # a print spans 2 s of audio (encoders.fingerprint)
+
+
+def _parts_version(row: dict) -> str:
+    """What names a song's stored parts: the nonce written with them; rows written before there was one
+    name theirs by count (any rewrite of those parts writes a nonce)."""
+    extra = row.get("extra") or {}
+    return extra.get("parts_id") or f"n{int((extra.get('parts') or {}).get('windows', 0))}"
 
 
 def _print_start(part_id: int) -> float:

@@ -10,6 +10,7 @@ song row is the commit marker: a song counts as indexed only when its row exists
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,11 +48,12 @@ class StoreWrites:
         if not records:
             return
         self._delete_parts(self.get_songs([r.row["id"] for r in records], ["id", "key", "extra"]).values())
-        windows, chunks, prints = [], [], []
+        windows, chunks, prints, copies = [], [], [], []
         for r in records:
             sid = r.row["id"]
             key = schema.song_key(sid)
             counts = {"windows": 0, "chunks": 0, "prints": 0}
+            parts_id = uuid.uuid4().hex[:16]  # names these parts: a copy of older windows is never read as theirs
             if r.print_vectors is not None and len(r.print_vectors):
                 if not np.allclose(r.print_starts, np.arange(len(r.print_starts)) * schema.PRINT_HOP_SECONDS):
                     raise ValueError(f"song prints must start every {schema.PRINT_HOP_SECONDS} s from 0")
@@ -62,12 +64,13 @@ class StoreWrites:
                     windows.append({"id": schema.part_key(key, n), "song_id": sid, "start": float(s), "end": float(e),
                                     "vector": v.tolist()})
                 counts["windows"] = len(r.window_vectors)
+                copies.append((key, parts_id, r.window_starts, r.window_ends, r.window_vectors))
             if r.chunk_vectors is not None:
                 for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
                     text = t.encode("utf-8")[: schema.CHUNK_TEXT_LENGTH - 4].decode("utf-8", "ignore")
                     chunks.append({"id": schema.part_key(key, n), "song_id": sid, "text": text, "vector": v.tolist()})
                 counts["chunks"] = len(r.chunk_vectors)
-            r.row["extra"] = {**(r.row.get("extra") or {}), "parts": counts}
+            r.row["extra"] = {**(r.row.get("extra") or {}), "parts": counts, "parts_id": parts_id}
         if windows:
             self._insert(self.windows, windows, upsert=True)
         if chunks:
@@ -77,6 +80,8 @@ class StoreWrites:
         if not self.is_server:
             for name in (self.windows, self.chunks, self.prints):
                 self.client.flush(name)
+        if self.window_copies is not None:
+            self.window_copies.put(self.prefix, copies)
         if after_parts is not None:
             after_parts()
         self.upsert_rows([r.row for r in records])
@@ -120,6 +125,8 @@ class StoreWrites:
             counts = (row.get("extra") or {}).get("parts", {})
             for kind, ids in keys.items():
                 ids += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
+        if self.window_copies is not None:
+            self.window_copies.delete(self.prefix, [row["key"] for row in rows])
         for kind, ids in keys.items():
             for part in batches(ids, 20000):
                 self.client.delete(getattr(self, kind), ids=part)
