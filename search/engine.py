@@ -195,15 +195,11 @@ class SearchEngine:
             return {}, {}
         windows = chunks = None
         if plan.window_vector is not None:
-            windows = _SEARCHES.submit(self.store.search_windows, plan.window_vector, len(ids) * 64, ids)
+            windows = _SEARCHES.submit(self._closest_windows, plan.window_vector, ids)
         lyrics_route = plan.route("lyrics")
         if lyrics_route is not None:  # songs without lyrics have no chunks to find
             chunks = _SEARCHES.submit(self.store.search_chunks, lyrics_route.vector, len(ids) * 32, ids)
-        segments: dict[str, dict] = {}
-        for w in windows.result() if windows is not None else []:  # best first: the first window of a song wins
-            e = w["entity"]
-            segments.setdefault(e["song_id"], {"start": round(e["start"], 2), "end": round(e["end"], 2),
-                                               "score": round(float(w["distance"]), 4)})
+        segments: dict[str, dict] = windows.result() if windows is not None else {}
         for sid in ids:  # a clip found by its prints: the segment is where the clip sits in the song
             if sid in offsets:
                 start = offsets[sid]
@@ -214,6 +210,20 @@ class SearchEngine:
             e = c["entity"]
             lyrics.setdefault(e["song_id"], {"text": e["text"], "score": round(float(c["distance"]), 4)})
         return segments, lyrics
+
+    def _closest_windows(self, vector: np.ndarray, ids: list[str]) -> dict[str, dict]:
+        """Each of these songs' audio window closest to `vector`: {id: segment}. The songs' windows are read by
+        key (on Milvus Lite from their copy beside the index), not searched for among every stored window."""
+        by_song: dict[str, list[dict]] = {}
+        for w in self.store.song_parts("windows", ids):
+            by_song.setdefault(w["song_id"], []).append(w)
+        segments = {}
+        for sid, windows in by_song.items():
+            scores = np.asarray([w["vector"] for w in windows], np.float32) @ np.asarray(vector, np.float32)
+            best = windows[int(np.argmax(scores))]
+            segments[sid] = {"start": round(best["start"], 2), "end": round(best["end"], 2),
+                             "score": round(float(scores.max()), 4)}
+        return segments
 
     # -- genres --------------------------------------------------------------------------------
     def query_genre(self, query: Query, plan: Plan, flt) -> str | None:

@@ -41,6 +41,22 @@ def test_clip_finds_its_song_and_where_it_sits(engine, library):
     assert {r.route for r in hits[0].routes} >= {"print", "audio_track"}
 
 
+def test_a_segment_is_the_songs_window_closest_to_the_query(engine, library):
+    """The matched segment of each hit is its own window nearest the query's audio vector, read by key."""
+    songs = [song_id(s.path) for s in library.songs[:6]]
+    windows = {}
+    for w in engine.store.song_parts("windows", songs):
+        windows.setdefault(w["song_id"], []).append(w)
+    target = songs[2]
+    mid = sorted(windows[target], key=lambda w: w["start"])[len(windows[target]) // 2]
+    segments = engine._closest_windows(np.asarray(mid["vector"], np.float32), songs)
+    assert set(segments) == set(windows), "every song with windows gets its segment"
+    assert segments[target]["start"] == round(mid["start"], 2) and segments[target]["score"] == pytest.approx(1.0, abs=1e-3)
+    for sid, segment in segments.items():
+        best = max(float(np.dot(w["vector"], mid["vector"])) for w in windows[sid])
+        assert segment["score"] == pytest.approx(best, abs=1e-4)
+
+
 def test_phone_recorded_clip_still_finds_its_song(engine, library):
     found = 0
     songs = [s for s in library.songs if s.duration >= 10]
