@@ -7,7 +7,8 @@
 Stored side: the synthetic library of bench/queries.py (random unit vectors of the offline profile's real
 dims per song: audio 200, joint 200, lyrics 384 for half the songs, cover 435 for 80 %, tags 50; `--windows`
 audio windows and `--prints` prints a song), loaded 1k songs at a time into one Milvus Lite file with
-VectorStore's collections. Nothing is encoded at query time, so no model runs. Real density is 40 windows
+VectorStore's collections (each song's windows also into the copy beside the file, store/window_copies.py,
+as the indexer writes them). Nothing is encoded at query time, so no model runs. Real density is 40 windows
 a song (the offline profile's cap); prints are kept at 2 a song (real songs store one a second), since
 random vectors never reach the near-duplicate check that reads them. `--db FILE` keeps the loaded file:
 a later run with the same setup loads only the songs it lacks.
