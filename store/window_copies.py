@@ -60,8 +60,8 @@ class WindowCopies:
     def put(self, prefix: str, songs: list[tuple[int, str, np.ndarray, np.ndarray, np.ndarray]]) -> None:
         """Keep these songs' windows: [(song key, version, starts, ends, vectors (n, dim))]."""
         rows = [(prefix, int(key), version, np.asarray(s, np.float32).tobytes(), np.asarray(e, np.float32).tobytes(),
-                 np.asarray(v, np.float32).tobytes(), int(np.shape(v)[1]) if len(v) else 0)
-                for key, version, s, e, v in songs]
+                 np.asarray(v, np.float32).tobytes(), int(np.shape(v)[1]))
+                for key, version, s, e, v in songs if len(v)]  # a song with no windows has nothing to copy
         if rows:
             self._run("INSERT OR REPLACE INTO windows VALUES (?, ?, ?, ?, ?, ?, ?)", rows, many=True)
 

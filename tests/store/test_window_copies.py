@@ -43,6 +43,13 @@ def test_windows_written_are_read_from_the_copy_not_milvus(store, monkeypatch):
     assert reads == []
 
 
+def test_a_song_without_windows_reads_none(store):
+    rng = np.random.default_rng(6)
+    store.write_songs([record(1, rng, windows=0), record(2, rng, windows=2)])
+    assert store.song_parts("windows", ["song001"]) == []
+    assert len(store.song_parts("windows", ["song001", "song002"])) == 2
+
+
 def test_a_copy_of_older_windows_is_never_read(store):
     """A copy left from before a song was indexed again (a crash between the two writes) is not the song's."""
     rng = np.random.default_rng(2)
