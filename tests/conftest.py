@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import pytest
 
 from tests.fixtures.library import LibraryManifest, make_library
 
 TOKEN = "test-token-5f1c"  # the write-endpoint token of the shared index's configuration
+
+
+class NetworkUseError(OSError):
+    """A test (or the code it runs) tried to reach a machine other than this one."""
+
+
+def _loopback_only(connect):
+    def guarded(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0]).split("%")[0]
+            try:
+                ip = ipaddress.ip_address(host)
+                local = ip.is_loopback or ip.is_unspecified
+            except ValueError:
+                local = host == "localhost"
+            if not local:
+                raise NetworkUseError(f"tests run offline: the connection to {address} was refused")
+        return connect(sock, address)
+
+    return guarded
+
+
+# Tests never touch the network: every connection this process makes (hub clients, HTTP, gRPC through
+# Python sockets) may reach this machine only. Child processes are the tests' own servers and CLIs.
+socket.socket.connect = _loopback_only(socket.socket.connect)
+socket.socket.connect_ex = _loopback_only(socket.socket.connect_ex)
 
 
 @pytest.fixture(scope="session")
