@@ -26,6 +26,9 @@ STEP_SECONDS = 0.25
 STEPS = 8  # a print spans STEPS steps of differences: 2 s
 SONG_HOP_STEPS = 4  # one song print a second
 DIM = BANDS * STEPS
+# A step is a whole number of frames: 15 x 16 ms = 0.24 s, not STEP_SECONDS. Print times count in
+# STEP_SECONDS (a song's prints are "one a second"); real seconds are those times x TIME_SCALE.
+TIME_SCALE = int(STEP_SECONDS * SAMPLE_RATE / HOP) * HOP / SAMPLE_RATE / STEP_SECONDS
 
 
 def _filterbank() -> np.ndarray:
@@ -119,9 +122,10 @@ class AudioPrinter:
 # prints share one with odds of about 2^-CODE_BITS a band. A query also probes the codes its
 # PROBE_BITS least certain bits of each band could have had, each weighted by 2^-(bits flipped).
 CODE_BANDS = 6
-CODE_BITS = 16
-PROBE_BITS = 2
+CODE_BITS = 20
+PROBE_BITS = 3
 KEY_SPACE = CODE_BANDS << CODE_BITS
+CODE_MASK = (1 << CODE_BITS) - 1  # a key's code, without its band; code 0 is digital silence
 # A clip is also printed resampled by these factors, which undo a speed change of up to 5 % (pitch
 # moving with it) to within about 1.3 %; each set of clip prints is looked up on its own.
 SPEED_FACTORS = ((1, 1), (19, 20), (39, 40), (41, 40), (21, 20))
@@ -154,6 +158,17 @@ def probe_keys(prints: np.ndarray, probe_bits: int = PROBE_BITS) -> tuple[np.nda
         keys.append(((bits * _BIT_VALUES).sum(2) ^ flipped) + _BAND_BASE)
         weights.append(np.full(keys[-1].shape, 0.5 ** sum(chosen)))
     return np.stack(keys, -1).reshape(len(prints), -1), np.stack(weights, -1).reshape(len(prints), -1)
+
+
+def clip_speeds(printer, wave: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A clip (8 kHz) printed at each of SPEED_FACTORS: [(prints (n, DIM), start seconds (n,))]."""
+    return [printer.clip_prints(variant) for variant in speed_variants(wave)]
+
+
+def clip_probes(speeds: list[tuple[np.ndarray, np.ndarray]], probe_bits: int = PROBE_BITS):
+    """What a clip looks up, at each speed of `clip_speeds`: (keys, weights) of `probe_keys`, each
+    (n, CODE_BANDS * 2**probe_bits), and the n clip prints' start seconds."""
+    return [(*probe_keys(prints, probe_bits), starts) for prints, starts in speeds]
 
 
 def speed_variants(wave: np.ndarray) -> list[np.ndarray]:

@@ -1,0 +1,142 @@
+"""Audio print codes in posting lists held in memory: which song a clip was cut from, and where in it,
+without scanning the library.
+
+Each stored print (one a second of a song) gives CODE_BANDS keys (encoders/fingerprint.py: `print_keys`).
+A key's posting list is the prints that hold it, as numbers that run through the library song after
+song, so print number p is second p - first[song] of its song. A clip's prints (every 0.125 s, at each
+of the speeds of SPEED_FACTORS) probe their keys and the keys of their least certain bits; every posted
+print a probe reaches votes, with the probe's weight, for one (song, offset, speed): where in the song
+the clip would start. A clip's true matches agree on that place; chance matches scatter. So the lookup
+costs what the clip's keys gather (a few million postings at 100,000 songs), not what the library holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from encoders.fingerprint import CODE_BANDS, CODE_MASK, KEY_SPACE, PROBE_BITS
+
+OFFSET_STEP = 0.25  # seconds: the resolution at which a clip's matches must agree on where it sits
+_TABLE_BITS = 22  # the first stage's table: at most 4 M cells
+_CANDIDATES = 1024  # cells whose votes the second stage counts by place
+MAX_PROBE_BITS = 7
+_PROBE_REFERENCE_PRINTS = 24_000_000
+_SMALL = 100_000  # postings a lookup counts exactly, without the first stage
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@dataclass
+class PrintMatch:
+    song: int  # the song's position in the index (PrintIndex.song_keys[song] is its key)
+    votes: float  # weighted probes that agree on the offset (and its neighbours, OFFSET_STEP either side)
+    offset: float  # seconds into the song where the clip starts
+    speed: int  # which of the clip's speeds matched (0: as recorded)
+
+
+class PrintIndex:
+    """Posting lists of the print codes of a library: `starts[k]:starts[k+1]` of `posted` are the numbers
+    of the prints holding key k, in ascending order."""
+
+    def __init__(self, song_keys: np.ndarray, counts: np.ndarray, keys: np.ndarray):
+        """`song_keys` (songs,) int64; `counts` (songs,) prints each song has; `keys` (sum(counts), CODE_BANDS)
+        the keys of every print, song after song."""
+        self.song_keys = np.asarray(song_keys, np.int64)
+        self.first = np.r_[0, np.cumsum(counts)].astype(np.int64)  # first[s]: number of song s's second 0
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        # one sort of (key, print number) pairs; each print is posted once under each of its keys
+        pairs = keys << 32 | np.repeat(np.arange(len(keys) // CODE_BANDS, dtype=np.int64), CODE_BANDS)
+        del keys
+        pairs.sort()
+        self.posted = (pairs & 0xFFFFFFFF).astype(np.int32)
+        self.starts = np.searchsorted(pairs >> 32, np.arange(KEY_SPACE + 1)).astype(np.int64)
+        del pairs
+        self._table = np.zeros(1 << _TABLE_BITS)
+        self._chosen = np.zeros(1 << _TABLE_BITS, bool)
+        self._table_lock = threading.Lock()
+
+    @property
+    def prints(self) -> int:
+        return int(self.first[-1])
+
+    @property
+    def nbytes(self) -> int:
+        return self.posted.nbytes + self.starts.nbytes + self.first.nbytes + self.song_keys.nbytes
+
+    def probe_bits(self) -> int:
+        """How many uncertain bits a clip's codes probe: PROBE_BITS at ~100,000 songs (24 M prints), one
+        more each time the library halves (more probes find more of a degraded clip's codes, and a smaller
+        library's lists are shorter), at most MAX_PROBE_BITS."""
+        halvings = np.log2(_PROBE_REFERENCE_PRINTS / max(self.prints, 1))
+        return int(np.clip(PROBE_BITS + np.floor(halvings), PROBE_BITS, MAX_PROBE_BITS))
+
+    def _candidates(self, place: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Which votes may be a clip's true place: the votes are counted by coarse place (2 s of offset, with
+        the speed) in a hashed table, whose busiest cells hold the true place with some chance places."""
+        coarse = (place >> 6 << 3) | (place & 7)
+        cells = ((coarse.view(np.uint64) * _GOLDEN) >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)
+        with self._table_lock:  # one table, reused: a new one each lookup costs its page faults again
+            table = self._table
+            np.add.at(table, cells, weights)
+            busy = np.flatnonzero(table >= 1.0)  # (a cell of chance matches holds less than one vote)
+            if len(busy) > _CANDIDATES:
+                busy = busy[np.argpartition(table[busy], -_CANDIDATES)[-_CANDIDATES:]]
+            self._chosen[busy] = True
+            chosen = self._chosen[cells]
+            self._chosen[busy] = False
+            table[:] = 0.0
+        return chosen
+
+    def lookup(self, probes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], limit: int = 10) -> list[PrintMatch]:
+        """The songs a clip may come from, most votes first. `probes` holds, for each speed the clip is tried
+        at, (keys (n, m), their weights (n, m), the n clip prints' start seconds): `clip_probes` of
+        encoders/fingerprint.py, or a stored song's own keys (weight 1). At most one match a song."""
+        if not self.prints or not any(k.size for k, _, _ in probes):
+            return []
+        keys, weights, tags = [], [], []
+        for speed, (k, w, starts) in enumerate(probes):
+            if not k.size:
+                continue
+            keys.append(k.ravel())
+            weights.append(w.ravel())
+            # a vote's place is 8 * floor((8 p - e) / 2) + speed for print number p and clip time e / 8 s:
+            # the quarter second along the library where the clip would start, then the speed. That is
+            # 32 p - tag, with the tag computed here once per probe.
+            e = np.round(np.asarray(starts) * 8).astype(np.int64)
+            tags.append(np.repeat(4 * e + 4 * (e & 1) - speed, k.shape[1]))
+        keys, weights, tags = np.concatenate(keys), np.concatenate(weights), np.concatenate(tags)
+        lo = self.starts[keys]
+        lengths = self.starts[keys + 1] - lo
+        lengths[keys & CODE_MASK == 0] = 0  # code 0 is digital silence, found in every song
+        total = int(lengths.sum())
+        if not total:
+            return []
+        ends = np.cumsum(lengths)
+        posted = self.posted[np.repeat(lo - ends + lengths, lengths) + np.arange(total)].astype(np.int64)
+        place = posted * 32 - np.repeat(tags, lengths)
+        weights = np.repeat(weights, lengths)
+        if total > _SMALL:  # (a short lookup, such as a stored song's excerpt, counts every place exactly)
+            chosen = self._candidates(place, weights)
+            place, weights = place[chosen], weights[chosen]
+        places, where = np.unique(place, return_inverse=True)
+        votes = np.bincount(where, weights)
+        # a place's votes with its two neighbours' (a quarter second either side, same speed)
+        near = votes.copy()
+        for shift in (-8, 8):
+            at = np.searchsorted(places, places + shift)
+            hit = at < len(places)
+            hit[hit] = places[at[hit]] == places[hit] + shift
+            near[hit] += votes[at[hit]]
+        top = np.argsort(-near)[: 4 * limit]
+        candidates, scores = places[top], near[top]
+        best: dict[int, PrintMatch] = {}
+        for p, score in zip(candidates.tolist(), scores.tolist()):
+            quarter, speed = p >> 3, p & 7
+            at = quarter / 4  # the print number, in seconds, the clip's start lines up with
+            song = int(np.searchsorted(self.first, int(np.floor(at)), "right")) - 1
+            song = min(max(song, 0), len(self.song_keys) - 1)
+            if song not in best or score > best[song].votes:
+                best[song] = PrintMatch(song, float(score), max(0.0, at - float(self.first[song])), speed)
+        return sorted(best.values(), key=lambda m: -m.votes)[:limit]
