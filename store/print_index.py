@@ -19,11 +19,10 @@ import numpy as np
 
 from encoders.fingerprint import CODE_BANDS, CODE_MASK, KEY_SPACE, PROBE_BITS
 
-OFFSET_STEP = 0.25  # seconds: the resolution at which a clip's matches must agree on where it sits
 _TABLE_BITS = 22  # the first stage's table: at most 4 M cells
 _CANDIDATES = 1024  # cells whose votes the second stage counts by place
 MAX_PROBE_BITS = 7
-_PROBE_REFERENCE_PRINTS = 24_000_000
+_PROBE_REFERENCE_PRINTS = 24_000_000  # ~100,000 songs: PROBE_BITS there (docs/benchmarks.md §8)
 _SMALL = 100_000  # postings a lookup counts exactly, without the first stage
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -31,8 +30,8 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 @dataclass
 class PrintMatch:
     song: int  # the song's position in the index (PrintIndex.song_keys[song] is its key)
-    votes: float  # weighted probes that agree on the offset (and its neighbours, OFFSET_STEP either side)
-    offset: float  # seconds into the song where the clip starts
+    votes: float  # weighted probes that agree on the place, to a quarter second (and its two neighbours)
+    offset: float  # where in the song the clip starts, in print seconds (x TIME_SCALE: real seconds)
     speed: int  # which of the clip's speeds matched (0: as recorded)
 
 
