@@ -1,24 +1,45 @@
-"""The test suite itself refuses the network: a connection to another machine fails at once, loopback works."""
+"""The test suite itself refuses the network: a connection to another machine fails before it reaches the
+operating system, loopback works. The remote cases never open a connection, even with a broken guard: the
+guard is checked in front of a recorder that stands where the real connect would be."""
 
 import socket
 import urllib.request
 
 import pytest
 
-from tests.conftest import NetworkUseError
+from tests.conftest import NetworkUseError, _loopback_only
+
+
+def test_every_socket_connect_goes_through_the_guard():
+    assert socket.socket.connect.__name__ == socket.socket.connect_ex.__name__ == "guarded"
+
+
+@pytest.fixture
+def reached(monkeypatch):
+    """The addresses that got past the guard: a recorder in place of the system's connect."""
+    passed = []
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only(lambda sock, address: passed.append(address)))
+    return passed
 
 
 @pytest.mark.parametrize("address", [("192.0.2.1", 80), ("2001:db8::1", 443), ("huggingface.co", 443)])
-def test_a_connection_to_another_machine_is_refused(address):
+def test_a_connection_to_another_machine_is_refused(reached, address):
     family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s, pytest.raises(NetworkUseError, match="tests run offline"):
-        s.settimeout(2)
         s.connect(address)
+    assert reached == []
 
 
-def test_an_http_request_to_another_machine_is_refused():
+def test_an_http_request_to_another_machine_is_refused(reached):
     with pytest.raises(OSError, match="tests run offline"):
         urllib.request.urlopen("http://192.0.2.1/api/models", timeout=2)
+    assert reached == []
+
+
+def test_loopback_passes_the_guard(reached):
+    with socket.socket() as s:
+        s.connect(("127.0.0.1", 9))
+    assert reached == [("127.0.0.1", 9)]
 
 
 def test_loopback_still_connects():
