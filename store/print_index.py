@@ -46,11 +46,12 @@ class PrintIndex:
         self.first = np.r_[0, np.cumsum(counts)].astype(np.int64)  # first[s]: number of song s's second 0
         keys = np.asarray(keys, np.int64).reshape(-1)
         # one sort of (key, print number) pairs; each print is posted once under each of its keys
+        # where each key's list starts, counted before the sort (no second array of every key after it)
+        self.starts = np.r_[0, np.cumsum(np.bincount(keys, minlength=KEY_SPACE))].astype(np.int64)
         pairs = keys << 32 | np.repeat(np.arange(len(keys) // CODE_BANDS, dtype=np.int64), CODE_BANDS)
         del keys
         pairs.sort()
         self.posted = (pairs & 0xFFFFFFFF).astype(np.int32)
-        self.starts = np.searchsorted(pairs >> 32, np.arange(KEY_SPACE + 1)).astype(np.int64)
         del pairs
         self._table = np.zeros(1 << _TABLE_BITS)
         self._chosen = np.zeros(1 << _TABLE_BITS, bool)
