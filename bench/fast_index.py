@@ -55,7 +55,7 @@ def index_once(ws, paths: list[Path]) -> tuple[float, float]:
     from crossgenre.indexer import Indexer
 
     ws.store.drop()
-    ws.store.open(ws.profile.vector_fields, ws.profile.printer.dim)
+    ws.store.open(ws.profile.vector_fields)
     cpu, wall = time.process_time(), time.perf_counter()
     result = Indexer(ws, progress=False).run(paths)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

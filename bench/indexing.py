@@ -110,7 +110,7 @@ def stage_targets(indexer, ws) -> list[tuple[object, str, str]]:
 def fresh_index(ws) -> None:
     """Empty the workspace's index (same collections, no songs), keeping its models and fitted fusion."""
     ws.store.drop()
-    ws.store.open(ws.profile.vector_fields, ws.profile.printer.dim)
+    ws.store.open(ws.profile.vector_fields)
 
 
 def run_indexer(ws, library: list[Path], prefetch: bool) -> tuple[float, dict[str, float], object]:

@@ -5,7 +5,10 @@ printed at the speeds of SPEED_FACTORS (the best-voted speed counts); and print 
 inverted index: `print_keys` of each song print, one sparse row of key counts per 10 s of a song, about
 50 bytes a second; the clip probed with `probe_keys` at each speed; the block with the highest inner
 product names the song -- computed here exactly as a sparse inner-product search returns it); and the
-same codes in two stages (each speed's exact keys alone fetch 30 blocks, the probed queries rank them).
+same codes in two stages (each speed's exact keys alone fetch 30 blocks, the probed queries rank them);
+and the print route as crossgenre runs it: the stored codes in the store's posting lists
+(store/print_index.py), the clip looked up as `find_clip` does (store/prints.py), found when its song has the most votes
+and the engine's gate keeps it (search/ranking.py: `print_sources`).
 
     PYTHONPATH=. .venv/bin/python bench/print_robustness.py                    # ~3 min on 2 cores
     PYTHONPATH=. .venv/bin/python bench/print_robustness.py --distractors 200  # + 200 songs x 240 prints, ~10 min
@@ -37,7 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crossgenre.demo import demo_tracks_dir  # noqa: E402
 from encoders.fingerprint import (  # noqa: E402
-    DIM, PROBE_BITS, SONG_HOP_STEPS, AudioPrinter, print_keys, probe_keys, speed_variants, to_print_rate)
+    DIM, PROBE_BITS, SONG_HOP_STEPS, AudioPrinter, clip_probes, clip_speeds, print_keys, probe_keys, speed_variants, to_print_rate)
+from search.ranking import print_sources  # noqa: E402
+from store.print_index import PrintIndex  # noqa: E402
 from scan import decode_audio  # noqa: E402
 from search.degrade import apply  # noqa: E402
 
@@ -121,7 +126,11 @@ def main() -> None:
     stored = {"float prints (512 B)": every, "128-bit codes (16 B)": signs(every)}
     blocks = BlockIndex(songs + list(fake.reshape(-1, 240, DIM)))
     kinds = [*stored, "float prints, clip at 5 speeds", "print codes in 10 s blocks (~50 B), clip at 5 speeds",
-             "print codes, two stages (exact keys fetch 30 blocks a speed)"]
+             "print codes, two stages (exact keys fetch 30 blocks a speed)",
+             "stored codes in posting lists (~25 B, the engine's print route)"]
+    every_song = songs + list(fake.reshape(-1, 240, DIM))
+    postings = PrintIndex(np.arange(len(every_song)), np.array([len(s) for s in every_song]),
+                          np.concatenate([print_keys(s) for s in every_song]))
     hits = {kind: {} for kind in kinds}
 
     def votes(q: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -142,6 +151,9 @@ def main() -> None:
         # two stages, as bench/print_index.py --rerank 30: each speed's exact keys fetch its top 30 blocks
         fetched = np.unique(np.concatenate([np.argsort(-blocks.scores(p, 0))[:30] for p in by_speed]))
         found[kinds[4]] = blocks.song[fetched[np.argmax(best[fetched])]] == i
+        speeds = clip_speeds(printer, to_print_rate(clip, 16000))
+        kept = print_sources(postings.lookup(clip_probes(speeds, postings.probe_bits()), 20))  # as the engine keeps them
+        found[kinds[5]] = bool(kept) and kept[0].song == i
         for kind in kinds:
             hits[kind].setdefault(cond, []).append(int(found[kind]))
     rows = {}

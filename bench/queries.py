@@ -8,7 +8,8 @@ Query side: the real offline profile (musicnn, MiniLM, the tag bridge, the cover
 `load_profile("offline", ...)`, and the real SearchEngine: text prompts, 10 s WAV clips cut from the demo
 tracks, and phone photos of the demo covers. Stored side: synthetic songs, random unit vectors of the
 profile's real dims (tags: non-negative, as probabilities are), `--windows` audio windows and
-`--prints` audio prints per song, and `--chunks` lyric chunks per song with lyrics, written into a
+`--prints` audio prints per song (random unit vectors, stored as their codes in rows of 10 prints, as
+VectorStore.write_songs stores them), and `--chunks` lyric chunks per song with lyrics, written into a
 Milvus Lite file with VectorStore's schema and collections. The library grows 1k -> 10k -> 100k in one
 file, and each size is measured in turn:
 
@@ -17,20 +18,25 @@ file, and each size is measured in turn:
   one route    VectorStore.search(field, vector, 10) against an exact numpy search (matrix @ vector,
                top 10) over the same vectors: latency of each and recall@10 of Milvus vs exact.
   windows      VectorStore.search_windows(vector, 240): the clip query's window search.
-  prints       VectorStore.search_prints(clip prints, 1): the clip query's print search (~64 prints a clip).
+  prints       VectorStore.find_clip(clip probes, 1): the clip query's print lookup in the posting lists
+               (~65 prints a 10 s clip, at each of its 5 speeds); the lists are built once per size before any
+               query (VectorStore.print_index), and that build is timed apart.
   write        one indexer batch (VectorStore.write_songs, 16 songs) into the grown index, and deleting it.
   store calls  mean ms each query type spends in each VectorStore call during its end-to-end search.
   memory       RSS of this Python process and of the Milvus Lite server (its child process).
 
 Real songs have more parts than the defaults: musicnn covers a 4-minute song with 80 windows (40 with
 the offline profile's max_windows) and the printer stores one print a second (240). FLAT search cost
-grows linearly with the rows searched, so window and print search times scale up by that ratio.
+grows linearly with the rows searched, so window search times scale up by that ratio; a print lookup
+costs the postings its clip's keys gather, which grow with the prints stored (and the build of the
+posting lists with them too).
 `--milvus-uri` points the same run at a Milvus server (HNSW indexes, waited for before measuring);
 bench/server_hnsw.py measures a million songs on one.
 The stored vectors are random, so they say nothing of result quality; Milvus Lite searches FLAT
-(exact) indexes, so its cost does not depend on the vectors' distribution either. A fusion is fitted on
-the first 1,000 synthetic songs so that text and image queries take their joint routes, as in a real
-index. Query types take turns, so a change in the shared machine's load falls on all alike.
+(exact) indexes, so its cost does not depend on the vectors' distribution either. The print codes of
+random vectors spread evenly over the keys, where real songs' codes crowd some keys, so the print
+lookup here is a floor. A fusion is fitted on the first 1,000 synthetic songs so that text and image
+queries take their joint routes, as in a real index. Query types take turns, so a change in the shared machine's load falls on all alike.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import report  # noqa: E402  (bench/report.py, beside this file)
-from store.schema import part_key, song_key  # noqa: E402
+from store.schema import PRINT_CODES_LENGTH, part_key, song_key  # noqa: E402
 
 TEXTS = [
     "calm acoustic guitar", "upbeat electronic dance", "gentle piano for a rainy evening", "energetic drums",
@@ -56,7 +62,6 @@ TEXTS = [
     "hip hop beat with heavy bass", "country song about a small town", "epic orchestral soundtrack",
 ]
 WINDOW_SECONDS = 3.0
-PRINT_SECONDS = 2.0
 INSERT_ROWS_BYTES = 1_600_000  # Milvus Lite inserts cost superlinearly past a few MB a request: stay under
 WRITE_BATCH = 16  # songs per indexer batch (Config.batch_size)
 REPEATS = 3  # timings per query vector in the one-route comparison
@@ -126,6 +131,8 @@ class SyntheticLibrary:
 
     def rows(self, b: int, data: dict) -> dict[str, list[dict]]:
         """Rows of block b for each collection ("songs", "windows", "chunks", "prints"), in VectorStore's schema."""
+        from store.prints import print_rows
+
         songs, windows, chunks, prints = [], [], [], []
         for j in range(self.BLOCK):
             i = b * self.BLOCK + j
@@ -141,8 +148,8 @@ class SyntheticLibrary:
             for n in range(self.windows):
                 windows.append({"id": part_key(key, n), "song_id": sid, "start": n * WINDOW_SECONDS,
                                 "end": (n + 1) * WINDOW_SECONDS, "vector": data["window_vectors"][j * self.windows + n].tolist()})
-            for n in range(self.prints):
-                prints.append({"id": part_key(key, n), "vector": data["print_vectors"][j * self.prints + n].tolist()})
+            if self.prints:  # one print a second from 0, stored as codes (rows of 10 prints)
+                prints += print_rows(key, data["print_vectors"][j * self.prints : (j + 1) * self.prints])
             if has_lyrics:
                 for n in range(self.chunks):
                     chunks.append({"id": part_key(key, n), "song_id": sid, "text": f"line {n} of song {i}",
@@ -158,7 +165,8 @@ def load_block(store, lib: SyntheticLibrary, b: int) -> tuple[dict, dict, float]
     t0 = time.perf_counter()
     insert_rows(store, store.windows, rows["windows"], lib.fields["audio"])
     insert_rows(store, store.chunks, rows["chunks"], lib.fields["lyrics"])
-    insert_rows(store, store.prints, rows["prints"], lib.print_dim)
+    insert_rows(store, store.prints, rows["prints"], PRINT_CODES_LENGTH // 4)  # a row: the codes' base64
+    store.prints_changed()  # as write_songs does: the posting lists are built again for the new prints
     copy_windows(store, lib, b, data)
     insert_songs(store, rows["songs"], lib.fields)
     return data, rows, time.perf_counter() - t0
@@ -241,7 +249,7 @@ def record_batch(lib: SyntheticLibrary, start: int, n: int, rng: np.random.Gener
         starts = np.arange(lib.windows) * WINDOW_SECONDS
         out.append(SongRecord(row, starts, starts + WINDOW_SECONDS, unit_rows(rng, lib.windows, lib.fields["audio"]),
                               [f"line {c}" for c in range(lib.chunks)], unit_rows(rng, lib.chunks, lib.fields["lyrics"]),
-                              np.arange(lib.prints, dtype=np.float64), unit_rows(rng, lib.prints, lib.print_dim), PRINT_SECONDS))
+                              np.arange(lib.prints, dtype=np.float64), unit_rows(rng, lib.prints, lib.print_dim)))
     return out
 
 
@@ -269,7 +277,8 @@ def exact_top(matrix: np.ndarray, vector: np.ndarray, k: int) -> np.ndarray:
 
 
 def route_vectors(engine, queries: dict[str, list]) -> tuple[dict[str, list[np.ndarray]], list[np.ndarray]]:
-    """The query vectors of each single-route comparison (field -> one vector per query), and each clip's prints."""
+    """The query vectors of each single-route comparison (field -> one vector per query), and each clip's print
+    probes (what VectorStore.find_clip takes)."""
     out = {"tags": [], "lyrics": [], "audio": [], "cover": []}
     prints = []
     for kind, field_names in (("text", {"sound": "tags", "lyrics": "lyrics"}), ("clip", {"audio_track": "audio"}),
@@ -290,7 +299,7 @@ class CallTimes:
     The store's methods are wrapped on the instance for the block's length and put back after.
     """
 
-    METHODS = ("search", "get_songs", "search_windows", "search_prints", "search_chunks")
+    METHODS = ("search", "get_songs", "search_windows", "find_clip", "search_chunks")
 
     def __init__(self, store):
         self.store, self.kind, self.seconds = store, "", {}
@@ -316,7 +325,7 @@ class CallTimes:
 
 def measure(engine, store, queries, vectors, prints, matrices, rounds: int, threads: list[int]) -> dict:
     """Latencies at the current library size: end-to-end and encode-only per type and torch thread count,
-    one route vs exact, window and print searches."""
+    one route vs exact, window searches and print lookups (the posting lists already built)."""
     import torch
 
     e2e = {t: {k: [] for k in queries} for t in threads}
@@ -378,7 +387,7 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
     prt = []
     for p in prints:
         t0 = time.perf_counter()
-        store.search_prints(p, 1)
+        store.find_clip(p, 1)
         prt.append(time.perf_counter() - t0)
     return {
         "end_to_end": {f"{t}_threads": {k: report.percentiles(v) for k, v in e2e[t].items()} for t in threads},
@@ -386,7 +395,9 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
         "encode_only": {f"{t}_threads": {k: report.percentiles(v) for k, v in enc[t].items()} for t in threads},
         "one_route": routes,
         "window_search_240": report.percentiles(win),
-        "print_search": {**report.percentiles(prt), "prints_per_clip": round(float(np.mean([len(p) for p in prints])), 1)},
+        # prints a clip: at the speed it was recorded (each other speed has about as many)
+        "print_search": {**report.percentiles(prt), "speeds": len(prints[0]) if prints else 0,
+                         "prints_per_clip": round(float(np.mean([len(p[0][2]) for p in prints])), 1) if prints else 0.0},
     }
 
 
@@ -397,8 +408,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000", help="library sizes (songs), ascending, multiples of 1000")
     parser.add_argument("--queries", type=int, default=20, help="text and image queries at each size")
-    parser.add_argument("--clip-queries", type=int, default=10, help="clip queries at each size (their print "
-                        "search grows with the library: seconds each at 100k songs on Milvus Lite)")
+    parser.add_argument("--clip-queries", type=int, default=10, help="clip queries at each size")
     parser.add_argument("--rounds", type=int, default=1, help="times each query runs at each size")
     parser.add_argument("--windows", type=int, default=10, help="audio windows stored per song")
     parser.add_argument("--chunks", type=int, default=3, help="lyric chunks stored per song with lyrics")
@@ -436,7 +446,7 @@ def main(argv: list[str] | None = None) -> dict:
         fields = profile.vector_fields
         store = VectorStore(args.milvus_uri or str(Path(tmp) / "bench.db"), prefix="bench")
         store.drop()  # a server may hold a previous run's collections
-        store.open(fields, profile.printer.dim)
+        store.open(fields)
         backend = (f"Milvus server {store.client.get_server_version()} ({'split' if store.split else 'one'} songs "
                    "collection, HNSW M 16, efConstruction 200, ef max(64, 2 x limit))" if store.is_server
                    else "Milvus Lite (FLAT)")
@@ -467,14 +477,23 @@ def main(argv: list[str] | None = None) -> dict:
             if store.is_server:
                 wait_for_indexes(store)
             flush_s = time.perf_counter() - t0
+            # the posting lists of every stored print, built from scratch (the first clip lookup would build
+            # them; a large library's would otherwise be rebuilt in the background while the older lists answer)
+            store._print_builds.pop(store.prefix, None)
+            t0 = time.perf_counter()
+            index, _ = store.print_index()
+            print_index = {"build_s": round(time.perf_counter() - t0, 2), "prints": index.prints,
+                           "mib": round(index.nbytes / 2**20, 1)}
             have = size
             mats = {f: np.concatenate(v) for f, v in matrices.items()}
             matrices = {f: [m] for f, m in mats.items()}
             mats["ids"] = ids
-            print(f"N={size}: loaded in {load_s:.1f} s (+ flush and index {flush_s:.1f} s); measuring...", flush=True)
+            print(f"N={size}: loaded in {load_s:.1f} s (+ flush and index {flush_s:.1f} s); posting lists of "
+                  f"{print_index['prints']} prints built in {print_index['build_s']:.2f} s ({print_index['mib']} MiB); "
+                  "measuring...", flush=True)
             vectors, prints = route_vectors(engine, queries)
             row = {"songs": size, "windows": size * args.windows, "prints": size * args.prints,
-                   "load_s": round(load_s, 1), "flush_s": round(flush_s, 1),
+                   "load_s": round(load_s, 1), "flush_s": round(flush_s, 1), "print_index": print_index,
                    **measure(engine, store, queries, vectors, prints, mats, args.rounds, threads)}
             rng = np.random.default_rng(size)
             batch = record_batch(lib, 10**9 + size, WRITE_BATCH, rng)
@@ -516,7 +535,8 @@ def print_size(row: dict) -> None:
               f"{r['p50_ratio_milvus_over_exact']:6.2f} {r['recall_at_10']:6.3f}")
     m = row["memory"]
     print(f"  windows search (240) p50 {row['window_search_240']['p50_ms']:.1f} ms; print search "
-          f"({row['print_search']['prints_per_clip']:.0f} prints) p50 {row['print_search']['p50_ms']:.1f} ms; indexer batch of "
+          f"({row['print_search']['prints_per_clip']:.0f} prints x {row['print_search']['speeds']} speeds) p50 "
+          f"{row['print_search']['p50_ms']:.1f} ms (posting lists built in {row['print_index']['build_s']} s); indexer batch of "
           f"{row['indexer_batch']['songs']}: write {row['indexer_batch']['write_s']} s, delete {row['indexer_batch']['delete_s']} s")
     print(f"  RSS: python {m['python_rss_mib']} MiB (of which exact-search arrays {row['exact_arrays_mib']} MiB), "
           f"milvus {m['milvus_rss_mib']} MiB; load average {row['loadavg_1m']}", flush=True)

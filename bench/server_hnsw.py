@@ -159,13 +159,13 @@ def main(argv: list[str] | None = None) -> dict:
             basis = make_basis(args.seed)
             ids = np.array([SyntheticLibrary.song_id(i) for i in range(args.songs)])
             if args.reuse:
-                store.open(FIELDS, print_dim=128)
+                store.open(FIELDS)
                 if store.count() != args.songs:
                     parser.error(f"--reuse: the server holds {store.count():,} songs, not {args.songs:,}")
                 matrices, load_s, index_s = stored_matrices(args.songs, args.seed, basis), 0.0, 0.0
             else:
                 store.drop()
-                store.open(FIELDS, print_dim=128)
+                store.open(FIELDS)
                 matrices, load_s = load(store, args.songs, args.seed, basis, list(GENRES))
                 print(f"loaded {args.songs:,} songs in {load_s:.0f} s; building indexes...", flush=True)
                 t0 = time.perf_counter()

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         profile = load_profile("offline", Path(tmp) / "models")
         fields = profile.vector_fields
         store = VectorStore(str(args.db or Path(tmp) / "bench.db"), prefix="bench")
-        store.open(fields, profile.printer.dim)
+        store.open(fields)
         setup = {"windows": args.windows, "prints": args.prints, "chunks": args.chunks}
         if store.read_meta("bench_setup", setup) != setup:
             parser.error(f"{args.db} holds songs of another setup: {store.read_meta('bench_setup')}")

@@ -430,7 +430,7 @@ def cmd_duplicates(args) -> int:
 
     ws = open_for_search(_config(args), args.profile)
     try:
-        pairs = find_duplicates(ws.store, ws.profile.printer, args.min_share or MIN_SHARE)
+        pairs = find_duplicates(ws.store, args.min_share or MIN_SHARE)
         rows = ws.store.get_songs([x for p in pairs for x in (p.a, p.b)], ["id", "path", "title", "artist"])
     finally:
         ws.close()

@@ -467,8 +467,7 @@ class Indexer:
             prints, print_starts = item.prints
         else:
             prints, print_starts = p.printer.song_prints(to_print_rate(item.waveform, p.audio.sample_rate))
-        return SongRecord(row, audio.starts, audio.ends, audio.windows, chunk_texts, chunk_vectors,
-                          print_starts, prints, p.printer.window_seconds)
+        return SongRecord(row, audio.starts, audio.ends, audio.windows, chunk_texts, chunk_vectors, print_starts, prints)
 
     def _cover_vector(self, item: _Prepared) -> tuple[np.ndarray, bool]:
         p = self.profile

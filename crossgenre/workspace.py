@@ -71,7 +71,7 @@ def open_for_indexing(config: Config, profile_name: str | None = None, rebuild: 
         store.drop_pending()  # a switch to other models, abandoned
     _drop_stale_fusions(config, store)
     resumed = store.switching and store.exists()
-    store.open(profile.vector_fields, profile.printer.dim)
+    store.open(profile.vector_fields)
     if resumed:
         log.warning("Resuming the switch a stopped run began; songs already embedded: %d.", store.count())
     store.write_meta("versions", profile.versions)

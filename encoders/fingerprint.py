@@ -157,7 +157,23 @@ def probe_keys(prints: np.ndarray, probe_bits: int = PROBE_BITS) -> tuple[np.nda
         flipped = (flip_values * np.array(chosen, np.int64)).sum(2)
         keys.append(((bits * _BIT_VALUES).sum(2) ^ flipped) + _BAND_BASE)
         weights.append(np.full(keys[-1].shape, 0.5 ** sum(chosen)))
-    return np.stack(keys, -1).reshape(len(prints), -1), np.stack(weights, -1).reshape(len(prints), -1)
+    width = CODE_BANDS << probe_bits
+    return np.stack(keys, -1).reshape(len(prints), width), np.stack(weights, -1).reshape(len(prints), width)
+
+
+CODE_BYTES = CODE_BANDS * CODE_BITS // 8  # a print's keys as stored: 15 bytes
+
+
+def pack_keys(keys: np.ndarray) -> np.ndarray:
+    """(n, CODE_BYTES) uint8: the codes of `print_keys` (n, CODE_BANDS), CODE_BITS bits each."""
+    codes = (np.asarray(keys, np.int64) - _BAND_BASE)[:, :, None] >> np.arange(CODE_BITS) & 1
+    return np.packbits(codes.reshape(len(keys), -1).astype(np.uint8), axis=1)
+
+
+def unpack_keys(packed: np.ndarray) -> np.ndarray:
+    """The keys (n, CODE_BANDS) int64 that `pack_keys` packed."""
+    bits = np.unpackbits(np.asarray(packed, np.uint8), axis=1)[:, : CODE_BANDS * CODE_BITS]
+    return (bits.reshape(len(packed), CODE_BANDS, CODE_BITS).astype(np.int64) * _BIT_VALUES).sum(2) + _BAND_BASE
 
 
 def clip_speeds(printer, wave: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -169,6 +185,17 @@ def clip_probes(speeds: list[tuple[np.ndarray, np.ndarray]], probe_bits: int = P
     """What a clip looks up, at each speed of `clip_speeds`: (keys, weights) of `probe_keys`, each
     (n, CODE_BANDS * 2**probe_bits), and the n clip prints' start seconds."""
     return [(*probe_keys(prints, probe_bits), starts) for prints, starts in speeds]
+
+
+def stored_probes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, weights), each (n, CODE_BANDS * (1 + CODE_BITS)): stored print keys (n, CODE_BANDS) and each of
+    their codes with one bit flipped (weight 1/2), for looking up a stored song, whose float prints (and so
+    which bits are least certain) are not kept."""
+    keys = np.asarray(keys, np.int64)
+    flipped = keys[:, :, None] ^ _BIT_VALUES[None, None, :]
+    out = np.concatenate([keys[:, :, None], flipped], axis=2).reshape(len(keys), -1)
+    weights = np.tile(np.r_[1.0, np.full(CODE_BITS, 0.5)], CODE_BANDS)
+    return out, np.broadcast_to(weights, out.shape).copy()
 
 
 def speed_variants(wave: np.ndarray) -> list[np.ndarray]:

@@ -1,59 +1,56 @@
 """Near-duplicates: pairs of songs that are the same recording in other formats, bitrates or masters.
 
-Each song's middle stretch is printed finely (every 0.125 s, as a query clip is) and its prints are
-searched among every song's prints; another song that wins most of them holds the same recording.
-Prints ignore any fixed equaliser or band-limit, so re-encodes and remasters of one recording match,
-while different recordings of a song (another take, a cover version) do not.
+Each song's stored print codes (one print a second) are read once; the middle stretch of each song is
+looked up in the library's posting lists (store/print_index.py), and another song whose codes agree with
+most of it at one place holds the same recording. Prints ignore any fixed equaliser or band-limit, so
+re-encodes and remasters of one recording match, while different recordings of a song (another take, a
+cover version) do not. Each song costs one short lookup: the whole run grows with the library, not
+with its square.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from encoders.fingerprint import to_print_rate
-from scan import decode_audio
+import numpy as np
 
-# Share of one song's prints that must land on the other song. Calibrated on re-encodes the tests make
-# (MP3, Ogg Vorbis and Opus copies of the generated library: shares 0.69-0.89) against distinct songs
-# that share a tempo and beat grid (at most 0.22).
+from encoders.fingerprint import CODE_BANDS, stored_probes
+
+# Share of the codes of one song's excerpt that another song must hold at one place. Calibrated on
+# re-encodes the tests make (MP3, Ogg Vorbis and Opus copies of the generated library) against distinct
+# songs that share a tempo and beat grid.
 MIN_SHARE = 0.5
-EXCERPT_SECONDS = 20.0
-SIMILARITY_RATIO = 0.85
+EXCERPT_PRINTS = 20  # seconds from the middle of each song
 
 
 @dataclass
 class DuplicatePair:
     a: str  # song ids, a < b
     b: str
-    share: float  # the larger of the two directions' shares of prints won
+    share: float  # the larger of the two directions' shares of codes matched
 
 
-def find_duplicates(store, printer, min_share: float = MIN_SHARE, progress=None) -> list[DuplicatePair]:
+def find_duplicates(store, min_share: float = MIN_SHARE, progress=None) -> list[DuplicatePair]:
     """Every pair of indexed songs that holds the same recording, strongest first."""
-    rows = list(store.iter_songs(["id", "path", "duration"]))
+    index, ids = store.print_index()
+    song_keys, per_song, keys = store.all_print_keys()
+    first = np.r_[0, np.cumsum(per_song)]
+    position = {k: i for i, k in enumerate(index.song_keys.tolist())}
     best: dict[tuple[str, str], float] = {}
-    for n, row in enumerate(rows):
+    for n, song_key in enumerate(song_keys.tolist()):
         if progress:
-            progress(n, len(rows))
-        try:
-            wave = decode_audio(row["path"], printer.sample_rate)
-        except Exception:  # a file changed or gone since indexing: nothing to compare
+            progress(n, len(song_keys))
+        me = position.get(song_key)
+        if me is None or not ids[me]:
             continue
-        middle = max(0, len(wave) // 2 - int(EXCERPT_SECONDS * printer.sample_rate / 2))
-        prints, _ = printer.clip_prints(to_print_rate(wave[middle : middle + int(EXCERPT_SECONDS * printer.sample_rate)], printer.sample_rate))
-        if not len(prints):
-            continue
-        votes: dict[str, int] = {}
-        for found in store.search_prints(prints, 2):
-            self_sim = max((h["distance"] for h in found if h["entity"]["song_id"] == row["id"]), default=None)
-            other = next((h for h in found if h["entity"]["song_id"] != row["id"]), None)
-            # the same recording matches about as well as the song matches itself; a song that only
-            # shares a tempo and a beat grid matches clearly worse
-            if other and (self_sim is None or other["distance"] >= SIMILARITY_RATIO * self_sim):
-                votes[other["entity"]["song_id"]] = votes.get(other["entity"]["song_id"], 0) + 1
-        for other, count in votes.items():
-            share = count / len(prints)
-            if share >= min_share:
-                key = tuple(sorted((row["id"], other)))
-                best[key] = max(best.get(key, 0.0), share)
+        count = int(per_song[n])
+        middle = int(first[n]) + max(0, count // 2 - EXCERPT_PRINTS // 2)
+        excerpt = keys[middle : middle + min(EXCERPT_PRINTS, count)].astype(np.int64)
+        probes = [(*stored_probes(excerpt), np.arange(len(excerpt), dtype=np.float64))]
+        for match in index.lookup(probes, 4):
+            share = match.votes / (len(excerpt) * CODE_BANDS)
+            other = ids[match.song]
+            if match.song != me and other and share >= min_share:
+                pair = tuple(sorted((ids[me], other)))
+                best[pair] = max(best.get(pair, 0.0), share)
     return sorted((DuplicatePair(a, b, s) for (a, b), s in best.items()), key=lambda p: -p.share)

@@ -21,7 +21,7 @@ from store import PUBLIC_SONG_FIELDS, SongRow, VectorStore, quote
 from .filters import build_filter
 from .planning import Plan, describe_text, plan_query
 from .query import Answer, Hit, Query, Reading
-from .ranking import PRINT_MIN_SHARE, PerRoute, calibration_sample, diversify, explain, floors, fuse, mean_std
+from .ranking import PRINT_MIN_VOTES, PerRoute, calibration_sample, diversify, explain, floors, fuse, mean_std, print_sources
 
 SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
@@ -41,6 +41,7 @@ BACKGROUND_SONGS = 256  # songs sampled per route to calibrate its scores
 # `song_id in [...]` expression (measured on Lite: ~10 ms at 1,000 ids, ~180 ms at 20,000).
 NARROW_FILTER_SONGS = 5_000
 BACKGROUND_SECONDS = 60.0  # how long a sample serves before it is drawn again (the library may change)
+PRINT_SOURCES = 20  # songs a clip's print lookup returns
 # One pool for every engine's store calls: they wait on Milvus, so a few threads serve many queries.
 _SEARCHES = ThreadPoolExecutor(max_workers=8, thread_name_prefix="store-search")
 
@@ -140,12 +141,12 @@ class SearchEngine:
         """(mean, std) of each route's similarity between the query and a random sample of the library.
 
         Audio windows are calibrated on track vectors (same space; a best window scores a little higher).
-        A print share is already a vote count: a song at the minimum share counts as 4 standard deviations.
+        A print match is already a vote count: a song at the minimum votes counts as 4 standard deviations.
         """
         out = {r.name: mean_std(self._background(r.field, r.filter) @ r.vector) for r in plan.routes if r.name in per_route}
         if plan.window_vector is not None:
             out["audio_windows"] = mean_std(self._background("audio", "") @ plan.window_vector)
-        out["print"] = (0.0, PRINT_MIN_SHARE / 4)
+        out["print"] = (0.0, PRINT_MIN_VOTES / 4)
         return out
 
     def _background(self, field: str, flt: str) -> np.ndarray:
@@ -158,15 +159,15 @@ class SearchEngine:
         return cached[1]
 
     def _print_sources(self, plan: Plan, flt: str) -> tuple[list[tuple[str, float]], dict[str, float]]:
-        """Songs a clip may have been cut from: [(song id, share of clip prints it won)], and the offset
-        (seconds into the song) where the clip starts. A filter is applied to the few songs that won
-        votes, in Milvus."""
-        found = self.store.search_prints(plan.prints, 1)
-        sources, offsets = print_votes(found, plan.print_starts, len(plan.prints))
-        if flt and sources:
-            passing = self.store.ids_passing([sid for sid, _ in sources], flt)
-            sources = [(sid, share) for sid, share in sources if sid in passing]
-        return sources, {sid: offsets[sid] for sid, _ in sources}
+        """Songs a clip may have been cut from: [(song id, votes its codes won at one place)] best first, and
+        the offset (seconds into the song) where the clip starts. A filter is applied to the few songs
+        found, in Milvus."""
+        found = print_sources(self.store.find_clip(plan.prints, PRINT_SOURCES))
+        if flt and found:
+            passing = self.store.ids_passing([m.song_id for m in found], flt)
+            found = [m for m in found if m.song_id in passing]
+        # a source the gate keeps by its lead counts as one with the minimum votes: both are identifications
+        return [(m.song_id, max(m.votes, PRINT_MIN_VOTES)) for m in found], {m.song_id: m.offset for m in found}
 
     def _best_windows(self, vector, limit, flt) -> list[tuple[str, float]]:
         """Songs by their best-matching audio window: [(song id, similarity)] best first.
@@ -270,32 +271,6 @@ def _best_per_song(windows: list[dict], limit: int) -> list[tuple[str, float]]:
         sid = h["entity"]["song_id"]
         best[sid] = max(best.get(sid, -1.0), float(h["distance"]))
     return sorted(best.items(), key=lambda kv: -kv[1])[:limit]
-
-
-def print_votes(found: list[list[dict]], clip_starts, n: int) -> tuple[list[tuple[str, float]], dict[str, float]]:
-    """The vote over a clip's prints: each clip print's nearest song print votes for its song, and a song's
-    share is the share of clip prints that voted for it (a song that repeats itself wins votes at several
-    offsets: all count). Returns ([(song id, share)] best first, share >= PRINT_MIN_SHARE) and the offset
-    (seconds into the song) where the clip starts in each of them, from the prints that voted for it."""
-    votes: dict[str, list[float]] = {}
-    for clip_start, hits in zip(clip_starts, found):
-        if hits:
-            e = hits[0]["entity"]
-            votes.setdefault(e["song_id"], []).append(e["start"] - clip_start)
-    sources = sorted(((sid, len(v) / n) for sid, v in votes.items() if len(v) / n >= PRINT_MIN_SHARE), key=lambda kv: -kv[1])
-    return sources, {sid: _most_common_offset(votes[sid]) for sid, _ in sources}
-
-
-def _most_common_offset(offsets: list[float], step: float = 0.25) -> float:
-    """The offset most prints agree on (to `step` seconds); the mean of those near it refines it.
-
-    A song that repeats itself (a loop, a chorus) gives votes at several offsets: the largest group wins.
-    """
-    bins = np.round(np.asarray(offsets) / step).astype(int)
-    values, counts = np.unique(bins, return_counts=True)
-    centre = values[np.argmax(counts)]
-    near = np.asarray(offsets)[np.abs(bins - centre) <= 1]
-    return max(0.0, float(near.mean()))
 
 
 def _and(a: str, b: str) -> str:

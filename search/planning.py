@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from encoders.fingerprint import to_print_rate
+from encoders.fingerprint import clip_speeds, to_print_rate
 from scan import decode_audio
 from scan.errors import DecodeError, InvalidQueryError
 
@@ -36,8 +36,7 @@ class Plan:
 
     routes: list[Route]
     window_vector: np.ndarray | None = None
-    prints: np.ndarray | None = None  # (n, dim) clip prints
-    print_starts: np.ndarray | None = None  # (n,) seconds into the clip
+    prints: list | None = None  # the clip's prints at each speed it is tried at (encoders.fingerprint.clip_speeds)
     clip_seconds: float = 0.0
     sound: str | None = None
     subject: str | None = None
@@ -55,11 +54,11 @@ def plan_query(query: Query, profile, fusion, library_has_lyrics) -> Plan:
         clip = _decode_clip(query.audio, profile.audio.sample_rate)
         embedding = profile.audio.embed_song(clip)
         vec = embedding.track
-        prints, starts = profile.printer.clip_prints(to_print_rate(clip, profile.audio.sample_rate))
+        prints = clip_speeds(profile.printer, to_print_rate(clip, profile.audio.sample_rate))
         routes = [Route("audio_track", "audio", vec), Route("joint", "joint", vec)]
         if query.cross_genre:  # the same feel in other genres: tempo, mode, energy, timbre, mood tags
             routes += [Route(n, f, v) for n, (f, v) in clip_feel(profile, clip, embedding.tags).items()]
-        return Plan(routes, vec, prints, starts, len(clip) / profile.audio.sample_rate)
+        return Plan(routes, vec, prints, len(clip) / profile.audio.sample_rate)
     vec = profile.cover.encode([_load_image(query.image)], "image")[0]
     routes = [Route("cover", "cover", vec, "has_cover == true")]
     if _mapped(fusion, "cover"):

@@ -24,7 +24,23 @@ import numpy as np
 from .query import RouteMatch
 
 RRF_K = 60
-PRINT_MIN_SHARE = 0.2  # a song must win this share of a clip's prints to count as its source
+# A song counts as a clip's source when this many of the clip's weighted codes agree on where in it the
+# clip sits (store/print_index.py). Chance places get about 2 (at most ~3 in 19 of 20 clips at 10,000 songs).
+PRINT_MIN_VOTES = 3.0
+PRINT_LEAD = 2.0  # ... or, below that, the top song alone when it has this many times the votes of any other
+
+
+
+def print_sources(matches: list) -> list:
+    """The print matches (most votes first, each with `.votes`) that count as the clip's source: those with
+    PRINT_MIN_VOTES; else the top one alone, when it has a whole vote and PRINT_LEAD times the runner-up's
+    (a short or noisy clip of a quiet song wins few votes, but chance gives every other song fewer still)."""
+    found = [m for m in matches if m.votes >= PRINT_MIN_VOTES]
+    if found or not matches:
+        return found
+    runner_up = matches[1].votes if len(matches) > 1 else 0.0
+    return matches[:1] if matches[0].votes >= max(PRINT_LEAD * runner_up, 1.0) else []
+
 
 # {route: {song id: (similarity, rank in that route)}}
 PerRoute = dict[str, dict[str, tuple[float, int]]]

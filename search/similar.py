@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.fingerprint import CODE_MASK
 from scan.errors import InvalidQueryError
 from store import MAX_IN_FILTER, PUBLIC_SONG_FIELDS, SongRow, batches, quote, quote_list
 
@@ -42,8 +43,7 @@ SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 # A candidate this close to a seed's sound may be the same recording: its prints are compared then.
 # Re-encodes of one recording score 0.99 and more; the prints then tell them from songs of one style.
 DUPLICATE_GATE = 0.9
-SAME_PRINT = 0.85  # a seed print is found in the other song when their cosine reaches this
-SAME_RECORDING_SHARE = 0.5  # ... and the same recording holds at least this share of the seed's prints
+SAME_RECORDING_SHARE = 0.5  # the same recording holds at least this share of the seed's print codes
 NEGATIVE_WEIGHT = 0.5  # how far negative seeds push a mix's query away from them
 MODIFIER_WEIGHT = 1.0  # "like this, but ...": the seed's vector plus this times the text's (both unit length)
 _WEIGHTS = {name: w for name, _, w in ROUTES} | {"modifier": MODIFIER_WEIGHT}
@@ -326,15 +326,13 @@ class SongSearch:
         """The candidates that hold the same recording as one of the seeds, by their stored prints."""
         if not seeds or not candidates:
             return set()
-        prints: dict[str, list] = {}
-        for row in self.store.song_parts("prints", [s["id"] for s in seeds] + list(candidates)):
-            prints.setdefault(row["song_id"], []).append(row["vector"])
+        prints = self.store.song_print_keys([s["id"] for s in seeds] + list(candidates))
         out = set()
         for seed in seeds:
-            mine = np.asarray(prints.get(seed["id"], []), np.float32)
+            mine = prints.get(seed["id"])
             for sid in candidates:
-                theirs = np.asarray(prints.get(sid, []), np.float32)
-                if sid != seed["id"] and len(mine) and len(theirs) and same_recording(mine, theirs):
+                theirs = prints.get(sid)
+                if sid != seed["id"] and mine is not None and theirs is not None and same_recording(mine, theirs):
                     out.add(sid)
         return out
 
@@ -421,10 +419,16 @@ def _modified(seed: dict, field: str, text_vector: np.ndarray) -> dict:
     return out
 
 
-def same_recording(seed_prints: np.ndarray, other_prints: np.ndarray) -> bool:
-    """Whether most of a song's stored prints (one a second) are found among another song's."""
-    best = (seed_prints @ other_prints.T).max(axis=1)
-    return float(np.mean(best >= SAME_PRINT)) >= SAME_RECORDING_SHARE
+def recording_share(seed_keys: np.ndarray, other_keys: np.ndarray) -> float:
+    """The share of a song's stored print codes (keys (prints, bands), one print a second) that another song
+    holds too. Code 0 (digital silence) counts for neither."""
+    mine = seed_keys[(seed_keys & CODE_MASK) != 0]
+    return float(np.isin(mine, other_keys).mean()) if len(mine) else 0.0
+
+
+def same_recording(seed_keys: np.ndarray, other_keys: np.ndarray) -> bool:
+    """Whether most of a song's stored print codes are found among another song's."""
+    return recording_share(seed_keys, other_keys) >= SAME_RECORDING_SHARE
 
 
 def _route_vectors(seeds: list[dict], negatives: list[dict]) -> dict[str, tuple[str, np.ndarray, str]]:

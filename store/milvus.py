@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 import uuid
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ from scan.errors import CrossgenreError, StoreLockedError
 
 from . import schema
 from .generations import StoreGenerations
+from .prints import StorePrints
 from .reads import StoreReads, quote
 from .window_copies import WindowCopies
 from .writes import StoreWrites
@@ -49,7 +51,7 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-class VectorStore(StoreReads, StoreWrites, StoreGenerations):
+class VectorStore(StoreReads, StoreWrites, StorePrints, StoreGenerations):
     """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`, where
     `prefix` is the active generation of the configured prefix (store/generations.py).
 
@@ -79,6 +81,7 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
         self.window_copies = None if self.is_server else WindowCopies(Path(f"{self.uri}-windows.sqlite"))
         self.vector_fields: dict[str, int] = {}
         self._deleted_last: set[str] = set()  # collections whose last change in this process was a delete
+        self._print_builds, self._print_lock = {}, threading.Lock()  # posting lists of prints (store/prints.py)
         # Milvus before 2.4 has one vector field per collection: there the song vectors other than
         # `joint` live in side collections.
         self.split = self.is_server and _server_version(self.client) < (2, 4)
@@ -103,7 +106,7 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
 
     @property
     def prints(self) -> str:
-        return f"{self.prefix}_prints"
+        return f"{self.prefix}_print_codes"  # layout 2 held float prints in `<prefix>_prints`
 
     def side(self, field: str) -> str:
         return f"{self.prefix}_vec_{field}"
@@ -117,8 +120,8 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
     def exists(self) -> bool:
         return self.client.has_collection(self.songs)
 
-    def open(self, vector_fields: dict[str, int], print_dim: int) -> None:
-        """Create the collections for these song vector fields (and audio prints of `print_dim`),
+    def open(self, vector_fields: dict[str, int]) -> None:
+        """Create the collections for these song vector fields (and the print codes),
         or check that the existing ones match."""
         self.vector_fields = dict(vector_fields)
         if self.exists():
@@ -136,7 +139,7 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
                 self._create(self.side(f), schema.side_schema(vector_fields[f]), ["vector"])
             self._create(self.windows, schema.window_schema(vector_fields["audio"]), ["vector"])
             self._create(self.chunks, schema.chunk_schema(vector_fields["lyrics"]), ["vector"])
-            self._create(self.prints, schema.print_schema(print_dim), ["vector"])
+            self._create(self.prints, schema.print_schema(), ["vector"])
             self._create(self.meta, schema.meta_schema(), ["placeholder"])
             self.write_meta("layout", schema.LAYOUT)
         for name in self._all_collections():
@@ -154,16 +157,14 @@ class VectorStore(StoreReads, StoreWrites, StoreGenerations):
         if found != schema.LAYOUT:
             raise CrossgenreError(
                 f"the index at {self.uri} has store layout {found}, this crossgenre reads layout {schema.LAYOUT} "
-                "(integer part keys); re-index it with `crossgenre index --rebuild PATH`")
+                "(audio prints as codes); re-index it with `crossgenre index --rebuild PATH`")
 
     def open_existing(self) -> dict[str, int]:
         """Open an index that must already exist; returns its vector fields."""
         if not self.exists():
             raise CrossgenreError(f"no crossgenre index at {self.uri}; run `crossgenre index PATH` first")
         self.check_layout()
-        desc = self.client.describe_collection(self.prints)
-        print_dim = next(f["params"]["dim"] for f in desc["fields"] if "dim" in f.get("params", {}))
-        self.open(self.stored_vector_fields(), print_dim)
+        self.open(self.stored_vector_fields())
         return self.vector_fields
 
     def _create(self, name: str, collection_schema, vector_names: list[str]) -> None:

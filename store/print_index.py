@@ -24,7 +24,6 @@ _CANDIDATES = 1024  # cells whose votes the second stage counts by place
 MAX_PROBE_BITS = 7
 _PROBE_REFERENCE_PRINTS = 24_000_000  # ~100,000 songs: PROBE_BITS there (docs/benchmarks.md §8)
 _SMALL = 100_000  # postings a lookup counts exactly, without the first stage
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @dataclass
@@ -53,7 +52,7 @@ class PrintIndex:
         pairs.sort()
         self.posted = (pairs & 0xFFFFFFFF).astype(np.int32)
         del pairs
-        self._table = np.zeros(1 << _TABLE_BITS)
+        self._table = np.zeros(1 << _TABLE_BITS, np.float32)  # (half the memory traffic of float64)
         self._chosen = np.zeros(1 << _TABLE_BITS, bool)
         self._table_lock = threading.Lock()
 
@@ -74,9 +73,9 @@ class PrintIndex:
 
     def _candidates(self, place: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Which votes may be a clip's true place: the votes are counted by coarse place (2 s of offset, with
-        the speed) in a hashed table, whose busiest cells hold the true place with some chance places."""
-        coarse = (place >> 6 << 3) | (place & 7)
-        cells = ((coarse.view(np.uint64) * _GOLDEN) >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)
+        the speed) in a table of _TABLE_BITS cells, whose busiest cells hold the true place with some chance
+        places. A coarse place's low bits are its cell: places spread evenly along the library."""
+        cells = ((place >> 6 << 3) | (place & 7)) & ((1 << _TABLE_BITS) - 1)
         with self._table_lock:  # one table, reused: a new one each lookup costs its page faults again
             table = self._table
             np.add.at(table, cells, weights)
@@ -96,6 +95,7 @@ class PrintIndex:
         if not self.prints or not any(k.size for k, _, _ in probes):
             return []
         keys, weights, tags = [], [], []
+        spans = [float(np.max(starts)) if len(starts) else 0.0 for _, _, starts in probes]  # the last clip print's start
         for speed, (k, w, starts) in enumerate(probes):
             if not k.size:
                 continue
@@ -106,7 +106,7 @@ class PrintIndex:
             # 32 p - tag, with the tag computed here once per probe.
             e = np.round(np.asarray(starts) * 8).astype(np.int64)
             tags.append(np.repeat(4 * e + 4 * (e & 1) - speed, k.shape[1]))
-        keys, weights, tags = np.concatenate(keys), np.concatenate(weights), np.concatenate(tags)
+        keys, weights, tags = np.concatenate(keys), np.concatenate(weights).astype(np.float32), np.concatenate(tags)
         lo = self.starts[keys]
         lengths = self.starts[keys + 1] - lo
         lengths[keys & CODE_MASK == 0] = 0  # code 0 is digital silence, found in every song
@@ -137,6 +137,9 @@ class PrintIndex:
             at = quarter / 4  # the print number, in seconds, the clip's start lines up with
             song = int(np.searchsorted(self.first, int(np.floor(at)), "right")) - 1
             song = min(max(song, 0), len(self.song_keys) - 1)
+            offset = at - float(self.first[song])
+            if offset + spans[speed] > self.first[song + 1] - self.first[song] - 0.5:
+                continue  # the clip would run past the song's last print: a chance place, or a loop's echo
             if song not in best or score > best[song].votes:
-                best[song] = PrintMatch(song, float(score), max(0.0, at - float(self.first[song])), speed)
+                best[song] = PrintMatch(song, float(score), max(0.0, offset), speed)
         return sorted(best.values(), key=lambda m: -m.votes)[:limit]

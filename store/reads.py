@@ -61,8 +61,8 @@ class StoreReads:
                 dtype, params = getattr(f["type"], "name", str(f["type"])), f.get("params", {})
                 if dtype == "FLOAT_VECTOR":
                     size += 4 * int(params["dim"])
-                elif dtype == "VARCHAR":
-                    size += 16 + 8  # a song id: 16 hexadecimal characters
+                elif dtype == "VARCHAR":  # a song id (16 hexadecimal characters) or print codes, and an offset
+                    size += int(params.get("max_length", 16) if f["name"] == "codes" else 16) + 8
                 else:
                     size += 8
             out[kind] = {"rows": rows, "bytes_per_row": size}
@@ -101,18 +101,15 @@ class StoreReads:
         return rows
 
     def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
-        """Every stored audio window or print ("windows" or "prints") of these songs, with its vector:
-        [{song_id, start, end, vector}] in no particular order."""
+        """Every stored audio window ("windows") of these songs, with its vector: [{song_id, start, end,
+        vector}] in no particular order. (Prints: `song_print_keys`, store/prints.py.)"""
         songs = self.get_songs(list(song_ids), ["id", "key", "extra"])
-        ids, owner = [], {}
-        for sid, row in songs.items():
-            for n in range(int(((row.get("extra") or {}).get("parts") or {}).get(kind, 0))):
-                ids.append(schema.part_key(row["key"], n))
-                owner[ids[-1]] = sid
-        collection = {"windows": self.windows, "prints": self.prints}[kind]
-        fields = ["song_id", "start", "end", "vector"] if kind == "windows" else ["vector"]
+        ids = [schema.part_key(row["key"], n) for row in songs.values()
+               for n in range(int(((row.get("extra") or {}).get("parts") or {}).get(kind, 0)))]
+        collection = {"windows": self.windows}[kind]
+        fields = ["song_id", "start", "end", "vector"]
         out = []
-        copies = self.window_copies if kind == "windows" else None
+        copies = self.window_copies
         if copies is not None:
             out, ids = self._copied_windows(songs, ids)
         if ids and self.is_server:
@@ -123,9 +120,6 @@ class StoreReads:
             if copies is not None:
                 self._copy_windows(songs, read)
             out += read
-        if kind == "prints":
-            out = [{"song_id": owner[r["id"]], "start": _print_start(r["id"]), "end": _print_start(r["id"]) + PRINT_SECONDS,
-                    "vector": r["vector"]} for r in out]
         return out
 
     def _copied_windows(self, songs: dict[str, dict], ids: list[int]) -> tuple[list[dict], list[int]]:
@@ -227,27 +221,6 @@ class StoreReads:
         )
         return list(res[0])
 
-    def search_prints(self, vectors: np.ndarray, limit: int) -> list[list[dict]]:
-        """For each query print, the nearest song prints: [[{id, distance, entity: {song_id, start}}]]."""
-        if len(vectors) == 0:
-            return []
-        res = self.client.search(
-            self.prints, data=np.asarray(vectors, np.float32).tolist(), anns_field="vector", limit=limit,
-            search_params=self._search_params(limit), **self._consistency(self.prints),
-        )
-        found = [list(r) for r in res]
-        songs = self.songs_by_key({h["id"] >> schema.PART_BITS for r in found for h in r})
-        out = []
-        for r in found:
-            hits = []
-            for h in r:
-                sid = songs.get(h["id"] >> schema.PART_BITS)
-                if sid is not None:  # parts of a song whose row is gone (or never committed) are skipped
-                    hits.append({"id": h["id"], "distance": float(h["distance"]),
-                                 "entity": {"song_id": sid, "start": _print_start(h["id"])}})
-            out.append(hits)
-        return out
-
     def ids_passing(self, ids: list[str], filter: str) -> set[str]:
         """Those of these song ids whose rows pass a filter expression."""
         out = set()
@@ -283,16 +256,8 @@ class StoreReads:
         return {"metric_type": "IP", "params": {}}
 
 
-PRINT_SECONDS = 2.0  # a print spans 2 s of audio (encoders.fingerprint)
-
-
 def _parts_version(row: dict) -> str:
     """What names a song's stored parts: the nonce written with them; rows written before there was one
     name theirs by count (any rewrite of those parts writes a nonce)."""
     extra = row.get("extra") or {}
     return extra.get("parts_id") or f"n{int((extra.get('parts') or {}).get('windows', 0))}"
-
-
-def _print_start(part_id: int) -> float:
-    """Seconds into its song where the print with this part key starts."""
-    return (part_id & ((1 << schema.PART_BITS) - 1)) * schema.PRINT_HOP_SECONDS

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 
 from pymilvus import DataType, MilvusClient
 
+from encoders.fingerprint import CODE_BYTES
+
 _V, _I, _D, _B = DataType.VARCHAR, DataType.INT64, DataType.DOUBLE, DataType.BOOL
 _EMPTY = {_V: "", _I: 0, _D: 0.0, _B: False}
 
@@ -138,8 +140,10 @@ def fit_row(row: dict) -> dict:
 CHUNK_TEXT_LENGTH = 8192
 # The stored layout's version, kept in the meta collection: an index of another layout is rebuilt by
 # `index` (with a warning) and refused by searches with a clear message, never read wrongly.
-LAYOUT = 2
+LAYOUT = 3  # 3: prints stored as codes in blocks
 PRINT_HOP_SECONDS = 1.0  # song print n starts n seconds into the song
+BLOCK_PRINTS = 10  # a print row holds the codes of 10 consecutive prints (10 s of audio)
+PRINT_CODES_LENGTH = BLOCK_PRINTS * CODE_BYTES * 4 // 3  # their base64: 200 characters
 PART_BITS = 15  # part numbers below 32768: a 9-hour recording at one print a second
 
 
@@ -196,12 +200,18 @@ def chunk_schema(dim: int):
     return schema
 
 
-def print_schema(dim: int):
-    """Audio prints: id part_key(song, n) and the print of the song's n-th second. The song and the start
-    (n seconds) are read off the key, so a row holds nothing else."""
+def print_schema():
+    """Audio print codes: one row a block of BLOCK_PRINTS seconds of a song, id part_key(song, block), the
+    number of prints it holds and their codes (encoders/fingerprint.py: `pack_keys`, CODE_BYTES a print,
+    zeros after the last) in base64. Lookups use the posting lists of store/print_index.py, built from
+    these rows, so nothing here is searched; Milvus needs a vector field, and a 2-d placeholder serves.
+    (Codes in a BINARY_VECTOR field would be 50 bytes smaller a row, but Milvus Lite cannot return one
+    from a search, which is how it reads rows by key fast.)"""
     schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("prints", DataType.INT64)
+    schema.add_field("codes", DataType.VARCHAR, max_length=PRINT_CODES_LENGTH)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
     return schema
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import schema
+from .prints import print_row_keys, print_rows
 from .reads import MAX_IN_FILTER, batches, quote_list
 
 
@@ -30,8 +31,7 @@ class SongRecord:
     chunk_texts: list[str] = field(default_factory=list)
     chunk_vectors: np.ndarray | None = None
     print_starts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    print_vectors: np.ndarray | None = None
-    print_seconds: float = 2.0
+    print_vectors: np.ndarray | None = None  # float prints (encoders/fingerprint.py); stored as their codes
 
 
 class StoreWrites:
@@ -57,7 +57,7 @@ class StoreWrites:
             if r.print_vectors is not None and len(r.print_vectors):
                 if not np.allclose(r.print_starts, np.arange(len(r.print_starts)) * schema.PRINT_HOP_SECONDS):
                     raise ValueError(f"song prints must start every {schema.PRINT_HOP_SECONDS} s from 0")
-                prints += [{"id": schema.part_key(key, n), "vector": v.tolist()} for n, v in enumerate(r.print_vectors)]
+                prints += print_rows(key, r.print_vectors)
                 counts["prints"] = len(r.print_vectors)
             if r.window_vectors is not None:
                 for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
@@ -80,6 +80,8 @@ class StoreWrites:
         if not self.is_server:
             for name in (self.windows, self.chunks, self.prints):
                 self.client.flush(name)
+        if prints:
+            self.prints_changed()
         if self.window_copies is not None:
             self.window_copies.put(self.prefix, copies)
         if after_parts is not None:
@@ -123,14 +125,17 @@ class StoreWrites:
         keys = {"windows": [], "chunks": [], "prints": []}
         for row in rows:
             counts = (row.get("extra") or {}).get("parts", {})
-            for kind, ids in keys.items():
-                ids += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
+            for kind in ("windows", "chunks"):
+                keys[kind] += [schema.part_key(row["key"], n) for n in range(int(counts.get(kind, 0)))]
+            keys["prints"] += print_row_keys(row["key"], counts.get("prints", 0))
         if self.window_copies is not None:
             self.window_copies.delete(self.prefix, [row["key"] for row in rows])
         for kind, ids in keys.items():
             for part in batches(ids, 20000):
                 self.client.delete(getattr(self, kind), ids=part)
                 self._deleted_last.add(getattr(self, kind))
+        if keys["prints"]:
+            self.prints_changed()
 
     def _insert(self, collection: str, rows: list[dict], upsert: bool = False) -> None:
         (self.client.upsert if upsert else self.client.insert)(collection, rows)

@@ -15,12 +15,11 @@ import pytest
 
 
 def _parts(store, sid: str) -> dict:
-    """A song's stored windows and prints, as (start, vector) lists sorted by start."""
-    out = {}
-    for kind in ("windows", "prints"):
-        rows = sorted(store.song_parts(kind, [sid]), key=lambda r: r["start"])
-        out[kind] = [(r["start"], np.round(np.asarray(r["vector"], np.float32), 6).tolist()) for r in rows]
-    return out
+    """A song's stored windows, as (start, vector) lists sorted by start, and its print codes."""
+    rows = sorted(store.song_parts("windows", [sid]), key=lambda r: r["start"])
+    prints = store.song_print_keys([sid]).get(sid)
+    return {"windows": [(r["start"], np.round(np.asarray(r["vector"], np.float32), 6).tolist()) for r in rows],
+            "prints": None if prints is None else prints.tolist()}
 
 
 def _count_encoded(audio) -> list[int]:

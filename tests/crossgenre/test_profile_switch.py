@@ -84,7 +84,7 @@ def setup(library, tmp_path_factory):
 def test_a_profile_switch_fills_new_collections_and_swaps_at_the_end(setup):
     lib, data, models = setup
     assert "5 added" in _index(lib, data, models, "--profile", "offline").stdout
-    old = {f"crossgenre_{kind}" for kind in ("songs", "windows", "chunks", "prints", "meta")}
+    old = {f"crossgenre_{kind}" for kind in ("songs", "windows", "chunks", "print_codes", "meta")}
 
     _index(lib, data, models, "--profile", "auto", stop_at="rows:1")  # four songs in the new index, then killed
     during = _look(data, models)

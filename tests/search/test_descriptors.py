@@ -212,7 +212,7 @@ def test_an_index_without_descriptor_fields_asks_for_a_reindex(tmp_path, monkeyp
     old = {k: v for k, v in schema.SONG_SCALARS.items() if k not in ("bpm", "tonic", "mode", "camelot", "energy")}
     monkeypatch.setattr(schema, "SONG_SCALARS", old)  # write the collections as an older version did
     store = VectorStore(config.uri, prefix=config.collection_prefix)
-    store.open({"audio": 4, "lyrics": 4, "cover": 4, "joint": 4}, 4)
+    store.open({"audio": 4, "lyrics": 4, "cover": 4, "joint": 4})
     store.close()
     monkeypatch.undo()
     with pytest.raises(CrossgenreError, match=r"older crossgenre.*re-index it with `crossgenre index --rebuild"):

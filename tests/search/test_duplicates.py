@@ -39,7 +39,7 @@ def dup_index(library, tmp_path_factory):
 
 def test_reencodes_are_found_and_nothing_else(dup_index):
     ws, copies = dup_index
-    pairs = find_duplicates(ws.store, ws.profile.printer)
+    pairs = find_duplicates(ws.store)
     expected = {tuple(sorted((song_id(a), song_id(b)))) for a, b in copies.values()}
     assert {(p.a, p.b) for p in pairs} == expected
     assert pairs and all(p.share >= MIN_SHARE for p in pairs)
@@ -47,7 +47,7 @@ def test_reencodes_are_found_and_nothing_else(dup_index):
 
 def test_threshold_has_a_margin(dup_index):
     ws, copies = dup_index
-    everything = find_duplicates(ws.store, ws.profile.printer, min_share=0.0)
+    everything = find_duplicates(ws.store, min_share=0.0)
     expected = {tuple(sorted((song_id(a), song_id(b)))) for a, b in copies.values()}
     same = [p.share for p in everything if (p.a, p.b) in expected]
     other = [p.share for p in everything if (p.a, p.b) not in expected]

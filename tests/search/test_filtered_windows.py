@@ -19,7 +19,7 @@ def crowded(tmp_path_factory):
     windows are all far from it, so an unfiltered top-N of windows holds none of them."""
     rng = np.random.default_rng(3)
     store = VectorStore(str(tmp_path_factory.mktemp("windows") / "w.db"), prefix="t" + uuid.uuid4().hex[:8])
-    store.open(FIELDS, 8)
+    store.open(FIELDS)
     query = unit(rng, 1, FIELDS["audio"])[0]
     recs = []
     for i in range(60):

@@ -2,7 +2,8 @@
 
 The figures this prints are recorded in docs/evaluation.md. What is asserted is what the docs claim:
 for each query kind (text, clip, cover photo) the fused ranking loses to the best single route by no
-more than two points on any metric, and beats it on text queries and degraded clips; within a query
+more than two points on any metric, and beats it on text queries and on degraded clips (or, where
+the best route alone finds every degraded clip first, so does the fused ranking); within a query
 group it loses at most one query's worth.
 """
 
@@ -43,9 +44,10 @@ def test_fusion_loses_at_most_one_query_in_a_group(comparison, group):
     assert min(diff.values()) >= -one_query - 1e-9, diff
 
 
-def test_fusion_beats_the_best_single_route_on_degraded_clips(comparison):
-    diff = fused_minus_best(comparison["clip-degraded"])
-    assert diff["R@1"] > 0 and diff["MRR"] > 0, diff
+def test_fusion_beats_the_best_single_route_on_degraded_clips_or_is_perfect(comparison):
+    # the print route alone finds every degraded clip of this library first: then fusion must too
+    fused, diff = comparison["clip-degraded"]["fused"], fused_minus_best(comparison["clip-degraded"])
+    assert (fused["R@1"] == 1.0 and fused["MRR"] == 1.0) or (diff["R@1"] > 0 and diff["MRR"] > 0), diff
 
 
 def test_fusion_beats_the_best_single_route_on_text(comparison):

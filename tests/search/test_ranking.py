@@ -21,14 +21,13 @@ def record(i: int, rng) -> SongRecord:
     for name, dim in FIELDS.items():
         v = rng.normal(size=dim).astype(np.float32)
         row[name] = v / np.linalg.norm(v)
-    return SongRecord(row, np.zeros(1), np.ones(1), row["audio"][None], [], None,
-                      print_starts=np.zeros(1), print_vectors=row["audio"][None])
+    return SongRecord(row, np.zeros(1), np.ones(1), row["audio"][None], [], None)
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     s = VectorStore(str(tmp_path_factory.mktemp("sample") / "index.db"), prefix="sample")
-    s.open(FIELDS, 8)
+    s.open(FIELDS)
     records = [record(i, np.random.default_rng(i)) for i in range(300)]
     s.write_songs(records)
     yield s, records

@@ -203,10 +203,7 @@ def test_the_same_recording_in_another_file_is_never_similar(with_copy):
         assert len(hits) == 3  # every other song is listed
     mix = songs.mix([original], options=SongOptions(k=10))
     assert copy not in [h.id for h in mix]
-    prints = {}
-    for row in ws.store.song_parts("prints", [original, copy, *[h.id for h in hits]]):
-        prints.setdefault(row["song_id"], []).append(row["vector"])
-    as_array = {k: np.asarray(v, np.float32) for k, v in prints.items()}
+    as_array = ws.store.song_print_keys([original, copy, *[h.id for h in hits]])
     assert same_recording(as_array[original], as_array[copy])
     assert not any(same_recording(as_array[original], as_array[h.id]) for h in hits if h.id != copy)
 

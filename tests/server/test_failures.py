@@ -58,7 +58,7 @@ def test_an_index_gone_from_milvus_is_a_503_with_a_reason(indexed, tmp_path):
     config, ws, _ = indexed
     db = tmp_path / "gone.db"
     store = VectorStore(str(db))
-    store.open(ws.profile.vector_fields, ws.profile.printer.dim)
+    store.open(ws.profile.vector_fields)
     app = build_app(replace(config, data_dir=tmp_path), Workspace(config, ws.profile, store, ws.fusion))
     client = app.test_client()
     assert search(client, text="calm pads", k=3).status_code == 200
@@ -102,7 +102,7 @@ def test_a_milvus_that_goes_away_is_a_503_with_a_reason(indexed, tmp_path):
     config, ws, _ = indexed
     db = tmp_path / "lite.db"
     store = VectorStore(str(db))
-    store.open(ws.profile.vector_fields, ws.profile.printer.dim)
+    store.open(ws.profile.vector_fields)
     client = build_app(replace(config, data_dir=tmp_path), Workspace(config, ws.profile, store, ws.fusion)).test_client()
     assert search(client, text="calm pads", k=3).status_code == 200
     assert _kill_lite_server(db) == 1

@@ -10,6 +10,7 @@ from crossgenre.demo import demo_tracks_dir
 from encoders.fingerprint import DIM, TIME_SCALE, AudioPrinter, clip_probes, clip_speeds, print_keys, to_print_rate
 from scan import decode_audio
 from search.degrade import apply
+from search.ranking import print_sources
 
 CLIP_START = 12.0
 
@@ -48,6 +49,18 @@ def test_a_clip_finds_its_song_and_where_it_sits(library, how):
         assert abs(matches[0].offset * TIME_SCALE - CLIP_START) <= 0.5
         assert matches[0].votes >= 3 * max([m.votes for m in matches[1:]] + [1.0])
         assert index.song_keys[matches[0].song] == song * 7
+
+
+@pytest.mark.parametrize("how", [None, {"speed": 0.95, "phone": True, "noise_snr": 10, "bitrate": 24}])
+def test_a_clip_of_a_song_not_in_the_library_is_no_source(library, how):
+    """Real songs the index does not hold (the demo tracks after its 3): the engine's gate keeps no match."""
+    index, _, printer = library
+    for track in sorted(demo_tracks_dir().glob("*/*.opus"))[3:13]:
+        wave = decode_audio(track, 16000)[int(CLIP_START * 16000): int((CLIP_START + 10) * 16000)]
+        if how:
+            wave = apply(wave, 16000, how, seed=1)
+        matches = index.lookup(clip_probes(clip_speeds(printer, to_print_rate(wave, 16000)), index.probe_bits()), 20)
+        assert print_sources(matches) == [], (track.name, [(m.song, m.votes) for m in matches[:3]])
 
 
 def test_the_first_stage_keeps_the_place_that_counting_every_vote_finds(library, monkeypatch):

@@ -5,6 +5,7 @@ import uuid
 import numpy as np
 import pytest
 
+from encoders.fingerprint import CODE_BANDS, DIM, TIME_SCALE, print_keys
 from scan.errors import CrossgenreError
 from store import SongRecord, VectorStore
 
@@ -16,7 +17,7 @@ def unit(rng, n, d):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def record(i, rng, genre="Rock", year=2000, lyrics=True, windows=3):
+def record(i, rng, genre="Rock", year=2000, lyrics=True, windows=3, prints=25):
     row = {
         "id": f"song{i:03d}", "path": f"/music/{i}.flac", "content_hash": f"h{i}", "mtime": 1.0, "size": 10,
         "title": f"Song {i}", "artist": f"Artist {i % 3}", "album": f"Album {i % 4}", "album_artist": "",
@@ -30,13 +31,13 @@ def record(i, rng, genre="Rock", year=2000, lyrics=True, windows=3):
     starts = np.arange(windows) * 3.0
     return SongRecord(row, starts, starts + 3.0, unit(rng, windows, FIELDS["audio"]),
                       ["first verse", "chorus"] if lyrics else [], unit(rng, 2, FIELDS["lyrics"]) if lyrics else None,
-                      print_starts=np.arange(4.0), print_vectors=unit(rng, 4, 8))
+                      print_starts=np.arange(float(prints)), print_vectors=unit(rng, prints, DIM))
 
 
 @pytest.fixture
 def store(store_uri):
     s = VectorStore(store_uri, prefix="t" + uuid.uuid4().hex[:8])
-    s.open(FIELDS, 8)
+    s.open(FIELDS)
     yield s
     s.drop()
     s.close()
@@ -77,15 +78,24 @@ def test_delete_removes_song_and_parts(store):
     assert set(store.get_songs(["song000", "song001", "song003"])) == {"song000", "song003"}
 
 
-def test_prints_answer_many_queries_at_once_and_go_with_their_song(store):
+def _excerpt(rec, first, n):
+    """A stretch of a song's own prints as a clip at one speed: the prints, and their starts one a second."""
+    return [(rec.print_vectors[first : first + n], np.arange(float(n)))]
+
+
+def test_a_stretch_of_prints_finds_its_song_and_place_and_goes_with_its_song(store):
     rng = np.random.default_rng(7)
     recs = [record(i, rng) for i in range(3)]
     store.write_songs(recs)
-    found = store.search_prints(recs[1].print_vectors[[2, 3]], 1)
-    assert [(f[0]["entity"]["song_id"], f[0]["entity"]["start"]) for f in found] == [("song001", 2.0), ("song001", 3.0)]
+    found = store.find_clip(_excerpt(recs[1], 12, 8))  # seconds 12-19: across the second and third rows
+    assert found[0].song_id == "song001" and found[0].offset == pytest.approx(12 * TIME_SCALE)  # real seconds
+    assert found[0].votes >= 8 * CODE_BANDS  # every exact code of the stretch, and any probe near it
+    assert all(m.votes < 2 for m in found[1:])
     store.delete_songs(["song001"])
-    after = store.search_prints(recs[1].print_vectors, 1)
-    assert after and all(f[0]["entity"]["song_id"] != "song001" for f in after)
+    after = store.find_clip(_excerpt(recs[1], 0, 25))
+    assert all(m.song_id != "song001" for m in after)
+    store.write_songs([recs[1]])  # and back, found again by a process that had built the lists before
+    assert store.find_clip(_excerpt(recs[1], 20, 5))[0].song_id == "song001"
 
 
 def test_chunks_keep_text_and_filter_by_song(store):
@@ -119,7 +129,7 @@ def test_values_with_quotes_are_safe(store):
 def test_mismatched_dimensions_are_a_clear_error(store):
     other = VectorStore(store.uri, prefix=store.prefix) if store.is_server else store
     with pytest.raises(CrossgenreError, match="re-index"):
-        other.open({**FIELDS, "audio": 32}, 8)
+        other.open({**FIELDS, "audio": 32})
 
 
 def test_locked_lite_file_is_a_clear_error(tmp_path):
@@ -147,13 +157,15 @@ def test_parts_are_keyed_by_song_and_number_and_a_rewrite_leaves_no_stale_part(s
     first = record(1, rng, windows=5)
     store.write_songs([first, record(2, rng)])
     shorter = record(1, rng, windows=2, lyrics=False)
-    shorter.print_starts, shorter.print_vectors = np.arange(2.0), unit(rng, 2, 8)
+    shorter.print_starts, shorter.print_vectors = np.arange(2.0), unit(rng, 2, DIM)
     store.write_songs([shorter])
-    parts = store.song_parts("prints", ["song001"])
-    assert sorted(p["start"] for p in parts) == [0.0, 1.0]
-    assert np.allclose(sorted(p["vector"][0] for p in parts), sorted(shorter.print_vectors[:, 0]))
+    keys = store.song_print_keys(["song001", "song002"])
+    assert np.array_equal(keys["song001"], print_keys(shorter.print_vectors))
+    assert len(keys["song002"]) == 25
     assert len(store.song_parts("windows", ["song001"])) == 2 and len(store.song_parts("windows", ["song002"])) == 3
-    assert store.stored_parts()["prints"] == {"rows": 6, "bytes_per_row": 8 + 4 * 8}
+    # a row a block of 10 prints: song001's one, song002's three: key, count, the base64 of 10 prints of
+    # 15 bytes with its offset, a 2-d placeholder vector
+    assert store.stored_parts()["prints"] == {"rows": 4, "bytes_per_row": 8 + 8 + 200 + 8 + 8}
 
 
 def test_song_parts_are_every_part_of_the_asked_songs_and_no_other(store, monkeypatch):
@@ -195,7 +207,7 @@ def test_closing_one_store_leaves_another_on_the_same_index_open(tmp_path):
     """A CLI command run inside a server's process opens and closes its own store on the server's index."""
     uri = str(tmp_path / "shared.db")
     first = VectorStore(uri, prefix="t")
-    first.open(FIELDS, 8)
+    first.open(FIELDS)
     first.write_songs([record(0, np.random.default_rng(0))])
     second = VectorStore(uri, prefix="t")
     second.open_existing()

@@ -13,7 +13,7 @@ from .test_store import FIELDS, record, unit
 @pytest.fixture
 def store(tmp_path):
     s = VectorStore(str(tmp_path / "index.db"), prefix="t" + uuid.uuid4().hex[:8])
-    s.open(FIELDS, 8)
+    s.open(FIELDS)
     yield s
     s.close()
 
@@ -92,7 +92,7 @@ def test_deleted_songs_and_dropped_indexes_leave_no_copy(store):
 
 def test_an_unreadable_copy_is_set_aside_and_milvus_answers(tmp_path, monkeypatch):
     s = VectorStore(str(tmp_path / "index.db"), prefix="t")
-    s.open(FIELDS, 8)
+    s.open(FIELDS)
     try:
         rng = np.random.default_rng(5)
         rec = record(1, rng, windows=3)
