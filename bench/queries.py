@@ -397,7 +397,7 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
         "window_search_240": report.percentiles(win),
         # prints a clip: at the speed it was recorded (each other speed has about as many)
         "print_search": {**report.percentiles(prt), "speeds": len(prints[0]) if prints else 0,
-                         "prints_per_clip": round(float(np.mean([len(p[0][2]) for p in prints])), 1) if prints else 0.0},
+                         "prints_per_clip": round(float(np.mean([len(p[0][1]) for p in prints])), 1) if prints else 0.0},
     }
 
 
