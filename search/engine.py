@@ -21,7 +21,7 @@ from store import PUBLIC_SONG_FIELDS, SongRow, VectorStore, quote
 from .filters import build_filter
 from .planning import Plan, describe_text, plan_query
 from .query import Answer, Hit, Query, Reading
-from .ranking import PRINT_MIN_VOTES, PerRoute, calibration_sample, diversify, explain, floors, fuse, mean_std, print_sources
+from .ranking import PRINT_MIN_VOTES, PerRoute, calibration_sample, diversify, explain, floors, fuse, identified_first, mean_std, print_sources
 
 SONG_FIELDS = [*PUBLIC_SONG_FIELDS, "extra"]
 DEFAULT_WEIGHTS = {"sound": 1.0, "lyrics": 0.6, "cover_text": 0.5, "joint": 0.8, "audio_windows": 1.0,
@@ -94,7 +94,8 @@ class SearchEngine:
         candidates = max(query.k * (5 if query.cross_genre else 3), 30)
         per_route, offsets = self._fetch(plan, flt, weights, candidates)
         calibration = self._calibration(plan, per_route) if ranker == "calibrated" else {}
-        fused = fuse(per_route, weights, ranker, calibration)
+        # a clip its prints identify is that song: it comes first, however the sound routes rank it
+        fused = identified_first(fuse(per_route, weights, ranker, calibration), per_route.get("print", {}))
         order = sorted(fused, key=lambda sid: (-fused[sid], sid))
         if query.cross_genre:  # spreading results over genres needs the candidates' genres first
             order = diversify(order, fused, self.store.get_songs(order[:candidates], ["id", "genre"]))

@@ -66,6 +66,19 @@ def fuse(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> 
     return fused
 
 
+def identified_first(fused: dict[str, float], identified) -> dict[str, float]:
+    """Scores where the songs a clip's prints identify (the gate's sources) rank above every other song: if
+    need be they are all raised by one amount, which keeps their own order, to above the best other song."""
+    ids = [sid for sid in identified if sid in fused]
+    others = [score for sid, score in fused.items() if sid not in identified]
+    if not ids or not others:
+        return fused
+    lift = max(others) - min(fused[sid] for sid in ids)
+    if lift < 0:
+        return fused
+    return {sid: score + lift + 1.0 if sid in identified else score for sid, score in fused.items()}
+
+
 def floors(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> dict[str, float]:
     """Each route's floor in one query: the lowest part it gave any song it found, or 0 when none is
     negative (a song a route did not find counts 0 on it)."""
