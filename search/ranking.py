@@ -30,7 +30,6 @@ PRINT_MIN_VOTES = 3.0
 PRINT_LEAD = 2.0  # ... or, below that, the top song alone when it has this many times the votes of any other
 
 
-
 def print_sources(matches: list) -> list:
     """The print matches (most votes first, each with `.votes`) that count as the clip's source: those with
     PRINT_MIN_VOTES; else the top one alone, when it has a whole vote and PRINT_LEAD times the runner-up's
@@ -66,17 +65,18 @@ def fuse(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> 
     return fused
 
 
-def identified_first(fused: dict[str, float], identified) -> dict[str, float]:
-    """Scores where the songs a clip's prints identify (the gate's sources) rank above every other song: if
-    need be they are all raised by one amount, which keeps their own order, to above the best other song."""
-    ids = [sid for sid in identified if sid in fused]
-    others = [score for sid, score in fused.items() if sid not in identified]
-    if not ids or not others:
+def identified_first(fused: dict[str, float], identified: dict[str, tuple[float, int]]) -> dict[str, float]:
+    """Scores where the songs a clip's prints identify (the print route's {song: (votes, rank)}) rank above
+    every other song, in the print route's order (most votes first); the other songs keep their scores."""
+    ids = sorted((sid for sid in identified if sid in fused), key=lambda sid: identified[sid][1])
+    if not ids:
         return fused
-    lift = max(others) - min(fused[sid] for sid in ids)
-    if lift < 0:
-        return fused
-    return {sid: score + lift + 1.0 if sid in identified else score for sid, score in fused.items()}
+    top = max(fused.values())
+    step = 1e-3 * max(1.0, abs(top))  # just above, on the ranker's own scale
+    out = dict(fused)
+    for place, sid in enumerate(ids):
+        out[sid] = top + step * (len(ids) - place)
+    return out
 
 
 def floors(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -> dict[str, float]:
