@@ -95,7 +95,8 @@ class SearchEngine:
         per_route, offsets = self._fetch(plan, flt, weights, candidates)
         calibration = self._calibration(plan, per_route) if ranker == "calibrated" else {}
         # a clip its prints identify is that song: it comes first, however the sound routes rank it
-        fused = identified_first(fuse(per_route, weights, ranker, calibration), per_route.get("print", {}))
+        plain = fuse(per_route, weights, ranker, calibration)
+        fused = identified_first(plain, per_route.get("print", {}))
         order = sorted(fused, key=lambda sid: (-fused[sid], sid))
         if query.cross_genre:  # spreading results over genres needs the candidates' genres first
             order = diversify(order, fused, self.store.get_songs(order[:candidates], ["id", "genre"]))
@@ -107,7 +108,7 @@ class SearchEngine:
         for sid in top:
             if sid in songs:  # a song deleted since the search has no row
                 hit = _hit(sid, len(hits) + 1, fused[sid], songs[sid],
-                           explain(sid, per_route, weights, ranker, calibration, floor))
+                           explain(sid, per_route, weights, ranker, calibration, floor, fused[sid] - plain[sid]))
                 hit.segment, hit.lyric = segments.get(sid), lyrics.get(sid)
                 hits.append(hit)
         reading = Reading(query.kind, plan.sound, plan.subject, query_genre, list(per_route), plan.music)

@@ -87,14 +87,16 @@ def floors(per_route: PerRoute, weights: dict, ranker: str, calibration: dict) -
 
 
 def explain(sid: str, per_route: PerRoute, weights: dict, ranker: str, calibration: dict,
-            floor: dict[str, float]) -> list[RouteMatch]:
+            floor: dict[str, float], lift: float = 0.0) -> list[RouteMatch]:
     """How each route saw one song: its part of the score (negative: below the library's average), and
     its share, the route's lift above its floor over the sum of the lifts (in [0, 1], adding up to 1)."""
     matches, lifts = [], {}
     for name, found in per_route.items():
         if sid in found:
             s, r = found[sid]
-            matches.append(RouteMatch(name, s, r, part=route_part(name, s, r, weights, ranker, calibration.get(name))))
+            part = route_part(name, s, r, weights, ranker, calibration.get(name))
+            part += lift if name == "print" else 0.0  # what `identified_first` added: the prints' doing
+            matches.append(RouteMatch(name, s, r, part=part))
             lifts[name] = matches[-1].part - floor.get(name, 0.0)
     total = sum(lifts.values())
     for m in matches:
