@@ -32,7 +32,7 @@ def test_a_connection_to_another_machine_is_refused(reached, address):
 
 def test_an_http_request_to_another_machine_is_refused(reached):
     with pytest.raises(OSError, match="tests run offline"):
-        urllib.request.urlopen("http://192.0.2.1/api/models", timeout=2)
+        urllib.request.urlopen("http://192.0.2.1/", timeout=2)  # TEST-NET-1: a documentation address
     assert reached == []
 
 

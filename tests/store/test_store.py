@@ -90,10 +90,11 @@ def test_a_stretch_of_prints_finds_its_song_and_place_and_goes_with_its_song(sto
     found = store.find_clip(_excerpt(recs[1], 12, 8))  # seconds 12-19: across the second and third rows
     assert found[0].song_id == "song001" and found[0].offset == pytest.approx(12 * TIME_SCALE)  # real seconds
     assert found[0].votes >= 8 * CODE_BANDS  # every exact code of the stretch, and any probe near it
-    assert all(m.votes < 2 for m in found[1:])
+    assert max((m.votes for m in found[1:]), default=0.0) < 2  # chance: no other song, or a stray vote
     store.delete_songs(["song001"])
-    after = store.find_clip(_excerpt(recs[1], 0, 25))
-    assert all(m.song_id != "song001" for m in after)
+    gone, kept = store.find_clip(_excerpt(recs[1], 0, 25)), store.find_clip(_excerpt(recs[0], 0, 25))
+    assert kept[0].song_id == "song000"  # the lists were rebuilt, not emptied
+    assert all(m.song_id != "song001" for m in gone + kept)
     store.write_songs([recs[1]])  # and back, found again by a process that had built the lists before
     assert store.find_clip(_excerpt(recs[1], 20, 5))[0].song_id == "song001"
 
