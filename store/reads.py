@@ -106,7 +106,7 @@ class StoreReads:
         songs = self.get_songs(list(song_ids), ["id", "key", "extra"])
         ids = [schema.part_key(row["key"], n) for row in songs.values()
                for n in range(int(((row.get("extra") or {}).get("parts") or {}).get(kind, 0)))]
-        collection = {"windows": self.windows}[kind]
+        collection = self.windows
         fields = ["song_id", "start", "end", "vector"]
         out = []
         copies = self.window_copies
