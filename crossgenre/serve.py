@@ -8,6 +8,7 @@ stats; it calls what it is given.
 from __future__ import annotations
 
 import logging
+import threading
 
 from .indexer import index_library
 from .stats import collect_stats
@@ -49,6 +50,20 @@ def build_app(config, ws):
     return create_app(config, SearchEngine(ws), reindex=reindex, stats=lambda: collect_stats(ws))
 
 
+def load_prints_in_background(store) -> threading.Thread:
+    """Load (or build) the posting lists that identify clips by their prints now, in the background, rather
+    than at the first clip query; clip queries made meanwhile are matched by their sound alone."""
+    def load():
+        try:
+            store.print_index()
+        except Exception as exc:  # the first clip query tries again
+            log.warning("Could not load the audio prints of the library yet (%s).", exc)
+
+    thread = threading.Thread(target=load, name="print-index", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(config, profile_name: str | None = None) -> int:
     """Serve the page and the API until SIGTERM/SIGINT; returns the exit code (0)."""
     from encoders.device import configure_threads
@@ -58,6 +73,7 @@ def serve(config, profile_name: str | None = None) -> int:
     ws = open_workspace(config, profile_name)
     try:
         app = build_app(config, ws)
+        load_prints_in_background(ws.store)
         server = make_server(app, config.host, config.port, config.threads)
         stop_on_signals()
         host = server.effective_host

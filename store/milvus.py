@@ -201,6 +201,7 @@ class VectorStore(StoreReads, StoreWrites, StorePrints, StoreGenerations):
                 self.client.drop_collection(name)
         if self.window_copies is not None:
             self.window_copies.drop(self.prefix)
+        self.drop_saved_print_index()
 
     def close(self) -> None:
         self.client.close()

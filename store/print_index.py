@@ -52,6 +52,21 @@ class PrintIndex:
         pairs.sort()
         self.posted = (pairs & 0xFFFFFFFF).astype(np.int32)
         del pairs
+        self._make_table()
+
+    @classmethod
+    def from_lists(cls, song_keys: np.ndarray, first: np.ndarray, starts: np.ndarray, posted: np.ndarray) -> "PrintIndex":
+        """An index from the arrays of one built before (its `song_keys`, `first`, `starts` and `posted`)."""
+        if len(starts) != KEY_SPACE + 1 or len(first) != len(song_keys) + 1 or starts[-1] != len(posted):
+            raise ValueError("the posting lists do not fit this version's print codes")
+        index = cls.__new__(cls)
+        index.song_keys = np.asarray(song_keys, np.int64)
+        index.first, index.starts = np.asarray(first, np.int64), np.asarray(starts, np.int64)
+        index.posted = np.asarray(posted, np.int32)
+        index._make_table()
+        return index
+
+    def _make_table(self) -> None:
         self._table = np.zeros(1 << _TABLE_BITS, np.float32)  # (half the memory traffic of float64)
         self._chosen = np.zeros(1 << _TABLE_BITS, bool)
         self._table_lock = threading.Lock()
