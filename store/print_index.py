@@ -12,8 +12,11 @@ costs what the clip's keys gather (a few million postings at 100,000 songs), not
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -54,17 +57,31 @@ class PrintIndex:
         del pairs
         self._make_table()
 
+    def save(self, path: Path, version: str, ids: list[str]) -> None:
+        """Write the lists to `path` whole or not at all (a reader sees the old file or the new one), with
+        the version of the prints they hold and the song ids in their order."""
+        part = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with open(part, "wb") as f:
+                np.savez(f, version=np.array(version), ids=np.array(ids, dtype=str), song_keys=self.song_keys,
+                         first=self.first, starts=self.starts, posted=self.posted)
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
+
     @classmethod
-    def from_lists(cls, song_keys: np.ndarray, first: np.ndarray, starts: np.ndarray, posted: np.ndarray) -> "PrintIndex":
-        """An index from the arrays of one built before (its `song_keys`, `first`, `starts` and `posted`)."""
-        if len(starts) != KEY_SPACE + 1 or len(first) != len(song_keys) + 1 or starts[-1] != len(posted):
-            raise ValueError("the posting lists do not fit this version's print codes")
-        index = cls.__new__(cls)
-        index.song_keys = np.asarray(song_keys, np.int64)
-        index.first, index.starts = np.asarray(first, np.int64), np.asarray(starts, np.int64)
-        index.posted = np.asarray(posted, np.int32)
-        index._make_table()
-        return index
+    def load(cls, path: Path) -> tuple["PrintIndex", str, list[str]]:
+        """Lists that `save` wrote: (the index, the version of its prints, the song ids in its order)."""
+        with np.load(path, allow_pickle=False) as saved:
+            song_keys, first, starts = saved["song_keys"], saved["first"], saved["starts"]
+            if len(starts) != KEY_SPACE + 1 or len(first) != len(song_keys) + 1:
+                raise ValueError("the lists do not fit this version's print codes")
+            index = cls.__new__(cls)
+            index.song_keys, index.first, index.starts, index.posted = song_keys, first, starts, saved["posted"]
+            if starts[-1] != len(index.posted):
+                raise ValueError("the lists are cut short")
+            index._make_table()
+            return index, str(saved["version"]), saved["ids"].tolist()
 
     def _make_table(self) -> None:
         self._table = np.zeros(1 << _TABLE_BITS, np.float32)  # (half the memory traffic of float64)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import threading
 import time
 import uuid
@@ -138,38 +137,37 @@ class StorePrints:
         return {owner[k]: keys[bounds[i] : bounds[i + 1]] for i, k in enumerate(song_keys.tolist()) if k in owner}
 
     def print_index(self, wait: bool = True) -> tuple[PrintIndex, list[str]] | None:
-        """The posting lists of every stored print and the song ids in their order, current or (while a
-        large library changes) one build behind. A process starts from the lists a previous one saved
-        beside a Lite index. With `wait` false and no lists yet for a large library, the build starts in
-        the background and this returns None (a clip is then matched by its sound alone)."""
+        """The posting lists of every stored print and the song ids in their order, current. Without `wait`
+        a large library's lookups do not wait for a build (it runs in the background): they get the older
+        lists meanwhile, or None while there are none yet (a clip is then matched by its sound alone)."""
         version = self.read_meta(VERSION_KEY, "")
         built = self._print_builds.get(self.prefix)
-        if built is None:
-            with self._print_lock:
-                built = self._print_builds.get(self.prefix) or self._load_print_index()
-        if built is not None and built.version == version:
-            return built.index, built.ids
-        small = (built.index.prints if built else self._stored_prints()) < SYNC_BUILD_PRINTS
-        if built is None and (wait or small) or built is not None and small:
-            with self._print_lock:
-                built = self._print_builds.get(self.prefix)
-                if built is None or built.version != version:
-                    built = self._build_print_index(version)
-        elif self._print_lock.acquire(blocking=False):
-            if built is None:
-                log.warning("The audio prints of this library are being loaded (a few minutes for 100,000 "
-                            "songs); until then a clip is matched by its sound alone.")
+        if built is None or built.version != version:
+            if wait or (built.index.prints if built else self._stored_prints()) < SYNC_BUILD_PRINTS:
+                with self._print_lock:
+                    built = self._current_print_index(version)
+            elif self._print_lock.acquire(blocking=False):  # (else a build is under way)
+                if built is None:
+                    log.warning("The audio prints of this library are being loaded (minutes for 100,000 songs "
+                                "the first time); until then a clip is matched by its sound alone.")
 
-            def rebuild():
-                try:
-                    self._build_print_index(self.read_meta(VERSION_KEY, ""))
-                except Exception:  # the older lists keep answering; the next lookup tries again
-                    log.exception("could not build the print index")
-                finally:
-                    self._print_lock.release()
+                def rebuild():
+                    try:
+                        self._current_print_index(self.read_meta(VERSION_KEY, ""))
+                    except Exception:  # the older lists, if any, keep answering; the next lookup tries again
+                        log.exception("could not build the print index")
+                    finally:
+                        self._print_lock.release()
 
-            threading.Thread(target=rebuild, name="print-index", daemon=True).start()
+                threading.Thread(target=rebuild, name="print-index", daemon=True).start()
         return (built.index, built.ids) if built is not None else None
+
+    def _current_print_index(self, version: str) -> _Built:
+        """The lists of this version: this process's, else the saved ones, else built now (called under the lock)."""
+        built = self._print_builds.get(self.prefix) or self._load_print_index()
+        if built is None or built.version != version:
+            built = self._build_print_index(version)
+        return built
 
     def _stored_prints(self) -> int:
         """About how many prints the store holds (its print rows times the prints a full row holds)."""
@@ -182,19 +180,12 @@ class StorePrints:
         return None if self.is_server else Path(f"{self.uri}-prints-{self.prefix}.npz")
 
     def _save_print_index(self, built: _Built) -> None:
-        path = self._saved_lists
-        if path is None:
+        if self._saved_lists is None:
             return
-        index = built.index
-        part = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            with open(part, "wb") as f:
-                np.savez(f, version=np.array(built.version), ids=np.array(built.ids, dtype=str),
-                         song_keys=index.song_keys, first=index.first, starts=index.starts, posted=index.posted)
-            os.replace(part, path)  # a reader sees the old file or the new one, never half of one
+            built.index.save(self._saved_lists, built.version, built.ids)
         except OSError as exc:
-            part.unlink(missing_ok=True)
-            log.warning("could not save the print index at %s (%s); the next start builds it again", path, exc)
+            log.warning("could not save the print index at %s (%s); the next start builds it again", self._saved_lists, exc)
 
     def _load_print_index(self) -> _Built | None:
         """The posting lists a previous process saved, if any and readable; kept as this process's."""
@@ -203,14 +194,13 @@ class StorePrints:
             return None
         started = time.monotonic()
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                index = PrintIndex.from_lists(saved["song_keys"], saved["first"], saved["starts"], saved["posted"])
-                built = _Built(str(saved["version"]), index, saved["ids"].tolist(), time.monotonic() - started)
+            index, version, ids = PrintIndex.load(path)
         except Exception as exc:  # damaged or from another version of crossgenre: built again from the store
             log.warning("the saved print index %s is not used (%s); building it again from the index", path, exc)
             return None
+        built = _Built(version, index, ids, time.monotonic() - started)
         self._print_builds[self.prefix] = built
-        log.debug("print index: loaded %d prints of %d songs in %.1f s", index.prints, len(index.song_keys), built.seconds)
+        log.debug("print index: loaded %d prints of %d songs in %.1f s", index.prints, len(ids), built.seconds)
         return built
 
     def drop_saved_print_index(self) -> None:
