@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> dict:
             flush_s = time.perf_counter() - t0
             # the posting lists of every stored print, built from scratch (the first clip lookup would build
             # them; a large library's would otherwise be rebuilt in the background while the older lists answer)
-            store._print_builds.pop(store.prefix, None)
+            store.drop_saved_print_index()  # (and the lists saved beside a Lite file)
             t0 = time.perf_counter()
             index, _ = store.print_index()
             print_index = {"build_s": round(time.perf_counter() - t0, 2), "prints": index.prints,
