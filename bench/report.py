@@ -42,9 +42,10 @@ def machine() -> dict:
 def prepare_torch(threads: int | None = None) -> int:
     """What a benchmark does before loading models: no hub, torch threads as the CLI sets them (or
     `threads`); returns the thread count."""
-    import torch
+    from encoders.device import configure_threads, hub_offline, passive_idle_threads
 
-    from encoders.device import configure_threads, hub_offline
+    passive_idle_threads()  # as the CLI does, before torch is imported
+    import torch
 
     hub_offline()
     configure_threads()

@@ -19,6 +19,10 @@ USER_HUB_OFFLINE = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true",
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from encoders.device import passive_idle_threads  # noqa: E402
+
+passive_idle_threads()  # before anything imports torch
+
 from scan.errors import CrossgenreError  # noqa: E402
 
 log = logging.getLogger("crossgenre")

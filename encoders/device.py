@@ -18,6 +18,15 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def passive_idle_threads() -> None:
+    """Let torch's OpenMP threads sleep as soon as they run out of work instead of spinning: a spinning
+    thread burns a core that the decode thread and the other encoders beside it need, for nothing.
+
+    libgomp reads OMP_WAIT_POLICY once, when torch loads it: call this before torch is imported. A
+    value the user set wins. It changes no result, only how idle threads wait."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def configure_threads() -> int:
     """Let torch use every usable core for its intra-op pool, once per process; returns the thread count.
 
