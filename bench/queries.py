@@ -30,7 +30,8 @@ the offline profile's max_windows) and the printer stores one print a second (24
 grows linearly with the rows searched, so window search times scale up by that ratio; a print lookup
 costs the postings its clip's keys gather, which grow with the prints stored (and the build of the
 posting lists with them too).
-`--milvus-uri` points the same run at a Milvus server (HNSW indexes, waited for before measuring);
+`--milvus-uri` points the same run at a Milvus server (HNSW indexes, waited for before measuring;
+`--milvus-uri embedded` starts the `milvus` package's standalone server for the run);
 bench/server_hnsw.py measures a million songs on one.
 The stored vectors are random, so they say nothing of result quality; Milvus Lite searches FLAT
 (exact) indexes, so its cost does not depend on the vectors' distribution either. The print codes of
@@ -417,7 +418,8 @@ def main(argv: list[str] | None = None) -> dict:
                         "core, as `crossgenre serve` sets); they take turns query by query")
     parser.add_argument("--workdir", type=Path, help="where the Milvus Lite file goes (default: a temporary folder)")
     parser.add_argument("--milvus-uri", default="", help="a Milvus server (http://host:19530) instead of a Lite "
-                        "file: HNSW indexes; the bench's collections (prefix `bench`) are dropped first and after")
+                        "file: HNSW indexes; the bench's collections (prefix `bench`) are dropped first and after; "
+                        "`embedded`: start the `milvus` package's server for this run")
     parser.add_argument("--out", type=Path, default=report.RESULTS)
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",")})
@@ -444,6 +446,11 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="crossgenre-queries-", dir=args.workdir) as tmp:
         profile = load_profile("offline", Path(tmp) / "models")
         fields = profile.vector_fields
+        server = None
+        if args.milvus_uri == "embedded":
+            from tests.fixtures.milvus_server import start_server
+
+            server, args.milvus_uri = start_server(tmp)
         store = VectorStore(args.milvus_uri or str(Path(tmp) / "bench.db"), prefix="bench")
         store.drop()  # a server may hold a previous run's collections
         store.open(fields)
@@ -516,6 +523,8 @@ def main(argv: list[str] | None = None) -> dict:
         if store.is_server:
             store.drop()
         store.close()
+        if server is not None:
+            server.stop()
     print_summary(out)
     print(f"\nwrote {path}")
     return out
