@@ -1,7 +1,7 @@
 """Print codes in the posting lists that the store builds (store/print_index.py), at real density: build
 time, memory, the time to save the lists and load them again (as the next process beside a Lite index
-does; the file is then in the page cache), lookup p50/p95 per clip, and whether the lookup finds the clip's song and where in it the
-clip sits, among 1k-100k songs of 240 prints.
+does; the file is then in the page cache), lookup p50/p95 per clip, and whether the lookup finds the
+clip's song and where in it the clip sits, among 1k-100k songs of 240 prints.
 
     PYTHONPATH=. .venv/bin/python bench/print_postings.py --songs 1000 10000 100000
 
