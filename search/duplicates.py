@@ -1,8 +1,8 @@
 """Near-duplicates: pairs of songs that are the same recording in other formats, bitrates or masters.
 
-Each song's stored print codes (one print a second) are read once; the middle stretch of each song is
-looked up in the library's posting lists (store/print_index.py), and another song whose codes agree with
-most of it at one place holds the same recording. Prints ignore any fixed equaliser or band-limit, so
+Each song's stored print codes (one print a second) are read back off the library's posting lists
+(store/print_index.py); the middle stretch of each song is looked up in them, and another song whose
+codes agree with most of it at one place holds the same recording. Prints ignore any fixed equaliser or band-limit, so
 re-encodes and remasters of one recording match, while different recordings of a song (another take, a
 cover version) do not. Each song costs one short lookup: the whole run grows with the library, not
 with its square.
@@ -33,18 +33,15 @@ class DuplicatePair:
 def find_duplicates(store, min_share: float = MIN_SHARE, progress=None) -> list[DuplicatePair]:
     """Every pair of indexed songs that holds the same recording, strongest first."""
     index, ids = store.print_index()
-    song_keys, per_song, keys = store.all_print_keys()
-    first = np.r_[0, np.cumsum(per_song)]
-    position = {k: i for i, k in enumerate(index.song_keys.tolist())}
+    keys = index.print_keys()  # the stored codes, read off the lists rather than out of Milvus again
     best: dict[tuple[str, str], float] = {}
-    for n, song_key in enumerate(song_keys.tolist()):
+    for me in range(len(ids)):
         if progress:
-            progress(n, len(song_keys))
-        me = position.get(song_key)
-        if me is None or not ids[me]:
+            progress(me, len(ids))
+        if not ids[me]:
             continue
-        count = int(per_song[n])
-        middle = int(first[n]) + max(0, count // 2 - EXCERPT_PRINTS // 2)
+        count = int(index.first[me + 1] - index.first[me])
+        middle = int(index.first[me]) + max(0, count // 2 - EXCERPT_PRINTS // 2)
         excerpt = keys[middle : middle + min(EXCERPT_PRINTS, count)].astype(np.int64)
         probes = [(*stored_probes(excerpt), np.arange(len(excerpt), dtype=np.float64))]
         for match in index.lookup(probes, 4):

@@ -218,7 +218,7 @@ class SearchEngine:
         """Each of these songs' audio window closest to `vector`: {id: segment}. The songs' windows are read by
         key (on Milvus Lite from their copy beside the index), not searched for among every stored window."""
         by_song: dict[str, list[dict]] = {}
-        for w in self.store.song_parts("windows", ids):
+        for w in self.store.song_windows(ids):
             by_song.setdefault(w["song_id"], []).append(w)
         segments = {}
         for sid, windows in by_song.items():

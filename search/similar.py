@@ -342,7 +342,7 @@ class SongSearch:
         if not hits:
             return
         parts: dict[str, list[dict]] = {}
-        for w in self.store.song_parts("windows", [h.id for h in hits] + [s["id"] for s in seeds if s["id"]]):
+        for w in self.store.song_windows([h.id for h in hits] + [s["id"] for s in seeds if s["id"]]):
             parts.setdefault(w["song_id"], []).append(w)
         parts |= {s["id"]: s["windows"] for s in seeds if s.get("windows")}  # an uploaded clip's own windows
         by_seed: dict[str, list[Hit]] = {}

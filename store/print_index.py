@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from encoders.fingerprint import CODE_BANDS, CODE_MASK, KEY_SPACE, PROBE_BITS
+from encoders.fingerprint import CODE_BANDS, CODE_BITS, CODE_MASK, KEY_SPACE, PROBE_BITS
 
 _TABLE_BITS = 22  # the first stage's table: at most 4 M cells
 _CANDIDATES = 1024  # cells whose votes the second stage counts by place
@@ -82,6 +82,14 @@ class PrintIndex:
                 raise ValueError("the lists are cut short")
             index._make_table()
             return index, str(saved["version"]), saved["ids"].tolist()
+
+    def print_keys(self) -> np.ndarray:
+        """The keys (prints, CODE_BANDS) of every print, song after song, read back off the lists (each print
+        is posted once under each of its keys, and a key's band is its high bits)."""
+        key_of_posting = np.repeat(np.arange(KEY_SPACE, dtype=np.int32), np.diff(self.starts))
+        keys = np.zeros((self.prints, CODE_BANDS), np.int32)
+        keys[self.posted, key_of_posting >> CODE_BITS] = key_of_posting
+        return keys
 
     def _make_table(self) -> None:
         self._table = np.zeros(1 << _TABLE_BITS, np.float32)  # (half the memory traffic of float64)

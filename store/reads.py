@@ -100,13 +100,12 @@ class StoreReads:
         self._add_side_vectors(rows, self._side_fields())
         return rows
 
-    def song_parts(self, kind: str, song_ids: list[str]) -> list[dict]:
-        """Every stored audio window ("windows") of these songs, with its vector: [{song_id, start, end,
-        vector}] in no particular order. (Prints: `song_print_keys`, store/prints.py.)"""
+    def song_windows(self, song_ids: list[str]) -> list[dict]:
+        """Every stored audio window of these songs, with its vector: [{song_id, start, end, vector}] in no
+        particular order. (Their prints: `song_print_keys`, store/prints.py.)"""
         songs = self.get_songs(list(song_ids), ["id", "key", "extra"])
         ids = [schema.part_key(row["key"], n) for row in songs.values()
-               for n in range(int(((row.get("extra") or {}).get("parts") or {}).get(kind, 0)))]
-        collection = self.windows
+               for n in range(int(((row.get("extra") or {}).get("parts") or {}).get("windows", 0)))]
         fields = ["song_id", "start", "end", "vector"]
         out = []
         copies = self.window_copies
@@ -114,9 +113,9 @@ class StoreReads:
             out, ids = self._copied_windows(songs, ids)
         if ids and self.is_server:
             for part in batches(ids, QUERY_PAGE):
-                out += self.client.query(collection, ids=part, output_fields=fields, **self._consistency(collection))
+                out += self.client.query(self.windows, ids=part, output_fields=fields, **self._consistency(self.windows))
         elif ids:
-            read = self._parts_by_search(collection, ids, fields)
+            read = self._parts_by_search(self.windows, ids, fields)
             if copies is not None:
                 self._copy_windows(songs, read)
             out += read

@@ -16,7 +16,7 @@ import pytest
 
 def _parts(store, sid: str) -> dict:
     """A song's stored windows, as (start, vector) lists sorted by start, and its print codes."""
-    rows = sorted(store.song_parts("windows", [sid]), key=lambda r: r["start"])
+    rows = sorted(store.song_windows([sid]), key=lambda r: r["start"])
     prints = store.song_print_keys([sid]).get(sid)
     return {"windows": [(r["start"], np.round(np.asarray(r["vector"], np.float32), 6).tolist()) for r in rows],
             "prints": None if prints is None else prints.tolist()}

@@ -45,7 +45,7 @@ def test_a_segment_is_the_songs_window_closest_to_the_query(engine, library):
     """The matched segment of each hit is its own window nearest the query's audio vector, read by key."""
     songs = [song_id(s.path) for s in library.songs[:6]]
     windows = {}
-    for w in engine.store.song_parts("windows", songs):
+    for w in engine.store.song_windows(songs):
         windows.setdefault(w["song_id"], []).append(w)
     target = songs[2]
     mid = sorted(windows[target], key=lambda w: w["start"])[len(windows[target]) // 2]

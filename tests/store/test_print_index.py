@@ -77,3 +77,12 @@ def test_digital_silence_matches_nothing_not_even_silence(library):
     index = library[0]
     silent = np.zeros((40, DIM), np.float32)
     assert index.lookup([(print_keys(silent), np.ones((40, 6)), np.arange(40) * 0.125)], 3) == []
+
+
+def test_the_lists_give_back_every_prints_keys(library):
+    index, waves, printer = library
+    first = printer.song_prints(to_print_rate(waves[0], 16000))[0]
+    keys = index.print_keys()
+    assert keys.shape == (index.prints, print_index.CODE_BANDS)
+    np.testing.assert_array_equal(keys[: len(first)], print_keys(first))  # the first song's, in order
+    assert (keys[-30:] & print_index.CODE_MASK == 0).all()  # the silent song's: every code 0

@@ -163,7 +163,7 @@ def test_parts_are_keyed_by_song_and_number_and_a_rewrite_leaves_no_stale_part(s
     keys = store.song_print_keys(["song001", "song002"])
     assert np.array_equal(keys["song001"], print_keys(shorter.print_vectors))
     assert len(keys["song002"]) == 25
-    assert len(store.song_parts("windows", ["song001"])) == 2 and len(store.song_parts("windows", ["song002"])) == 3
+    assert len(store.song_windows(["song001"])) == 2 and len(store.song_windows(["song002"])) == 3
     # a row a block of 10 prints: song001's one, song002's three: key, count, the base64 of 10 prints of
     # 15 bytes with its offset, a 2-d placeholder vector
     assert store.stored_parts()["prints"] == {"rows": 4, "bytes_per_row": 8 + 8 + 200 + 8 + 8}
@@ -179,14 +179,14 @@ def test_song_parts_are_every_part_of_the_asked_songs_and_no_other(store, monkey
     monkeypatch.setattr(store, "window_copies", None)  # Milvus's own reads (tests/store/test_window_copies.py: the copy)
     asked = [r.row["id"] for r in recs[1:7]]
     got = {}
-    for w in store.song_parts("windows", asked + ["no-such-song"]):
+    for w in store.song_windows(asked + ["no-such-song"]):
         got.setdefault(w["song_id"], []).append(w)
     assert sorted(got) == sorted(asked)
     for r in recs[1:7]:
         mine = sorted(got[r.row["id"]], key=lambda w: w["start"])
         assert [w["start"] for w in mine] == list(r.window_starts)
         assert np.allclose([w["vector"] for w in mine], r.window_vectors, atol=1e-6)
-    assert store.song_parts("windows", []) == []
+    assert store.song_windows([]) == []
 
 
 def test_prints_are_filtered_through_their_song_rows(store):

@@ -19,7 +19,7 @@ def store(tmp_path):
 
 
 def windows_of(store, sid):
-    return sorted((w for w in store.song_parts("windows", [sid])), key=lambda w: w["start"])
+    return sorted((w for w in store.song_windows([sid])), key=lambda w: w["start"])
 
 
 def milvus_reads(store, monkeypatch) -> list:
@@ -46,8 +46,8 @@ def test_windows_written_are_read_from_the_copy_not_milvus(store, monkeypatch):
 def test_a_song_without_windows_reads_none(store):
     rng = np.random.default_rng(6)
     store.write_songs([record(1, rng, windows=0), record(2, rng, windows=2)])
-    assert store.song_parts("windows", ["song001"]) == []
-    assert len(store.song_parts("windows", ["song001", "song002"])) == 2
+    assert store.song_windows(["song001"]) == []
+    assert len(store.song_windows(["song001", "song002"])) == 2
 
 
 def test_a_copy_of_older_windows_is_never_read(store):
