@@ -205,7 +205,9 @@ def insert_songs(store, rows: list[dict], dims: dict[str, int]) -> None:
     """Song rows in bulk: straight into the songs collection, or through VectorStore.upsert_rows where the
     store splits song vectors into side collections (Milvus servers before 2.4)."""
     if not store.split:
+        store.songs_changing()  # as upsert_rows does: the copy of song vectors beside a Lite index follows
         insert_rows(store, store.songs, rows, sum(dims.values()))
+        store.songs_written(rows)
         return
     per = max(1, INSERT_ROWS_BYTES // (4 * sum(dims.values())))
     for i in range(0, len(rows), per):

@@ -52,9 +52,11 @@ def build_app(config, ws):
 
 def load_prints_in_background(store) -> threading.Thread:
     """Load (or build) the posting lists that identify clips by their prints now, in the background, rather
-    than at the first clip query; clip queries made meanwhile are matched by their sound alone."""
+    than at the first clip query; clip queries made meanwhile are matched by their sound alone. The copy of
+    the song vectors a Milvus Lite index keeps in memory is loaded first (Milvus answers until it is there)."""
     def load():
         try:
+            store.song_matrix(wait=True)
             store.print_index()
         except Exception as exc:  # the first clip query tries again
             log.warning("Could not load the audio prints of the library yet (%s).", exc)

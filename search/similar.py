@@ -28,7 +28,7 @@ import numpy as np
 
 from encoders.fingerprint import CODE_MASK
 from scan.errors import InvalidQueryError
-from store import MAX_IN_FILTER, PUBLIC_SONG_FIELDS, SongRow, batches, quote, quote_list
+from store import PUBLIC_SONG_FIELDS, SongRow, quote
 
 from .filters import genre_year_clauses
 from .query import MAX_K, Hit, RouteMatch
@@ -226,7 +226,7 @@ class SongSearch:
 
     # -- the common core -----------------------------------------------------------------------
     def _seeds(self, ids: list[str]) -> list[dict]:
-        fields = ["id", "path", *SONG_FIELDS, *self.store.vector_fields]
+        fields = ["id", "key", "path", *SONG_FIELDS, *self.store.vector_fields]
         rows = self.store.get_songs(ids, fields)
         missing = [sid for sid in ids if sid not in rows]
         if missing:
@@ -265,27 +265,22 @@ class SongSearch:
                      explain_routes(sid, per_route, _WEIGHTS, "calibrated", calibration, floor))
                 for rank, sid in enumerate(picked, start=1)]
         if explain:
-            self._explain_segments(hits, seeds)
+            self._explain_segments(hits, seeds, rows)
         return hits
 
     def _search(self, routes: dict, flt: str, limit: int, refining=REFINING) -> dict[str, list[dict]]:
         """The lead routes search the whole library for `limit` songs each; the refining routes (lyrics,
         cover) then score only the songs the lead routes found."""
         lead = {n: r for n, r in routes.items() if n not in refining} or routes
-        jobs = {name: _SEARCHES.submit(self.store.search, field, vec, limit, _and(flt, f), SONG_FIELDS + ["path"])
+        jobs = {name: _SEARCHES.submit(self.store.search, field, vec, limit, _and(flt, f))
                 for name, (field, vec, f) in lead.items()}
         found = {name: job.result() for name, job in jobs.items()}
         candidates = sorted({h["id"] for hits in found.values() for h in hits})
-        jobs = {name: _SEARCHES.submit(self._score, field, vec, candidates, _and(flt, f))
+        rows = self.store.get_songs(candidates, ["id", "key", *SONG_FIELDS, "path"])  # one read for every route
+        found = {name: [{**h, "entity": rows.get(h["id"], {})} for h in hits] for name, hits in found.items()}
+        jobs = {name: _SEARCHES.submit(self.store.score, field, vec, candidates, _and(flt, f))
                 for name, (field, vec, f) in routes.items() if name not in lead}
         return found | {name: job.result() for name, job in jobs.items()}
-
-    def _score(self, field: str, vector: np.ndarray, ids: list[str], flt: str) -> list[dict]:
-        """The similarity of each of these songs that pass `flt` to `vector`: [{id, distance}], best first."""
-        hits = []
-        for part in batches(ids, MAX_IN_FILTER):
-            hits += self.store.search(field, vector, len(part), _and(flt, f"id in {quote_list(part)}"))
-        return sorted(hits, key=lambda h: -float(h["distance"]))
 
     def _filter(self, options: SongOptions, seeds: list[dict]) -> str:
         """The options that Milvus can apply (the rest, and exact folder matches, are checked in _pick)."""
@@ -336,13 +331,15 @@ class SongSearch:
                     out.add(sid)
         return out
 
-    def _explain_segments(self, hits: list[Hit], seeds: list[dict]) -> None:
+    def _explain_segments(self, hits: list[Hit], seeds: list[dict], rows: dict | None = None) -> None:
         """Each hit's audio window closest to a window of the song it is compared with: `hit.seed["id"]` when
-        set (a mix's nearest seed, a path's previous step), else the first seed."""
+        set (a mix's nearest seed, a path's previous step), else the first seed. `rows`: song rows already
+        read (with key and extra), which spares reading them again."""
         if not hits:
             return
         parts: dict[str, list[dict]] = {}
-        for w in self.store.song_windows([h.id for h in hits] + [s["id"] for s in seeds if s["id"]]):
+        known = {**(rows or {}), **{s["id"]: s for s in seeds if s["id"]}}
+        for w in self.store.song_windows([h.id for h in hits] + [s["id"] for s in seeds if s["id"]], known):
             parts.setdefault(w["song_id"], []).append(w)
         parts |= {s["id"]: s["windows"] for s in seeds if s.get("windows")}  # an uploaded clip's own windows
         by_seed: dict[str, list[Hit]] = {}

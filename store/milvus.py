@@ -19,6 +19,7 @@ from . import schema
 from .generations import StoreGenerations
 from .prints import StorePrints
 from .reads import StoreReads, quote
+from .song_vectors import StoreSongVectors
 from .window_copies import WindowCopies
 from .writes import StoreWrites
 
@@ -51,7 +52,7 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
 
 
-class VectorStore(StoreReads, StoreWrites, StorePrints, StoreGenerations):
+class VectorStore(StoreReads, StoreWrites, StorePrints, StoreSongVectors, StoreGenerations):
     """One crossgenre index in Milvus: five collections named `<prefix>_songs|windows|chunks|prints|meta`, where
     `prefix` is the active generation of the configured prefix (store/generations.py).
 
@@ -202,8 +203,10 @@ class VectorStore(StoreReads, StoreWrites, StorePrints, StoreGenerations):
         if self.window_copies is not None:
             self.window_copies.drop(self.prefix)
         self.drop_saved_print_index()
+        self.drop_song_copy()
 
     def close(self) -> None:
+        self.save_song_copy()
         self.client.close()
         if self.window_copies is not None:
             self.window_copies.close()

@@ -100,10 +100,12 @@ class StoreReads:
         self._add_side_vectors(rows, self._side_fields())
         return rows
 
-    def song_windows(self, song_ids: list[str]) -> list[dict]:
+    def song_windows(self, song_ids: list[str], known: dict[str, dict] | None = None) -> list[dict]:
         """Every stored audio window of these songs, with its vector: [{song_id, start, end, vector}] in no
-        particular order. (Their prints: `song_print_keys`, store/prints.py.)"""
-        songs = self.get_songs(list(song_ids), ["id", "key", "extra"])
+        particular order. `known`: song rows already read (with key and extra), by id. (Their prints:
+        `song_print_keys`, store/prints.py.)"""
+        known = {sid: known[sid] for sid in song_ids if sid in (known or {}) and "key" in known[sid] and "extra" in known[sid]}
+        songs = known | self.get_songs([sid for sid in song_ids if sid not in known], ["id", "key", "extra"])
         ids = [schema.part_key(row["key"], n) for row in songs.values()
                for n in range(int(((row.get("extra") or {}).get("parts") or {}).get("windows", 0)))]
         fields = ["song_id", "start", "end", "vector"]
@@ -196,6 +198,12 @@ class StoreReads:
 
     def search(self, field: str, vector: np.ndarray, limit: int, filter: str = "", output_fields=None) -> list[dict]:
         """Songs nearest to `vector` in one vector field: [{id, distance, entity}] best first."""
+        matrix = self.song_matrix()
+        found = matrix.search(field, vector, limit, filter) if matrix is not None else None
+        if found is not None:
+            rows = self.get_songs([sid for sid, _ in found], ["id", *output_fields]) if output_fields and found else {}
+            return [{"id": sid, "distance": score, "entity": {k: rows.get(sid, {}).get(k) for k in output_fields or ()}}
+                    for sid, score in found]
         collection, anns = (self.side(field), "vector") if field in self._side_fields() else (self.songs, field)
         res = self.client.search(
             collection, data=[np.asarray(vector, np.float32).tolist()], anns_field=anns, limit=limit,
@@ -208,6 +216,19 @@ class StoreReads:
             for h in hits:
                 h["entity"] = {k: rows.get(h["id"], {}).get(k) for k in output_fields}
         return hits
+
+    def score(self, field: str, vector: np.ndarray, ids: list[str], filter: str = "") -> list[dict]:
+        """The similarity to `vector` of each of these songs that passes `filter`: [{id, distance}], best first."""
+        matrix = self.song_matrix()
+        found = matrix.score(field, vector, ids, filter) if matrix is not None else None
+        if found is not None:
+            hits = [{"id": sid, "distance": score} for sid, score in found]
+        else:
+            hits = []
+            for part in batches(list(ids), MAX_IN_FILTER):
+                flt = f"id in {quote_list(part)}"
+                hits += self.search(field, vector, len(part), f"({filter}) and ({flt})" if filter else flt)
+        return sorted(hits, key=lambda h: -float(h["distance"]))
 
     def search_windows(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
         """Audio windows nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,

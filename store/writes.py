@@ -93,12 +93,14 @@ class StoreWrites:
         if not rows:
             return
         plain = [self._plain_row(r) for r in rows]
+        self.songs_changing()
         for f in self._side_fields():  # split layout: side vectors first, the song row stays the commit marker
             self._insert(self.side(f), [{"id": r["id"], **{k: r[k] for k in schema.FILTER_SCALARS},
                                          "vector": r.pop(f)} for r in plain], upsert=True)
         self._insert(self.songs, plain, upsert=True)
         if not self.is_server:
             self.client.flush(self.songs)
+        self.songs_written(plain)
 
     def _plain_row(self, row: dict) -> dict:
         out = {k: schema.SCALAR_DEFAULTS[t] for k, (t, _) in schema.SONG_SCALARS.items() if k not in row and t in schema.SCALAR_DEFAULTS}
@@ -112,11 +114,13 @@ class StoreWrites:
         return out
 
     def delete_songs(self, ids: list[str]) -> None:
+        self.songs_changing()
         for part in batches(ids, MAX_IN_FILTER):
             self._delete_parts(self.get_songs(part, ["id", "key", "extra"]).values())
             self._delete(self.songs, f"id in {quote_list(part)}")
             for f in self._side_fields():
                 self._delete(self.side(f), f"id in {quote_list(part)}")
+            self.songs_deleted(part)
         if not self.is_server:
             self.flush()
 
