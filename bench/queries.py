@@ -14,9 +14,12 @@ Milvus Lite file with VectorStore's schema and collections. The library grows 1k
 file, and each size is measured in turn:
 
   end-to-end   SearchEngine.search(Query(k=10)) per query type: p50/p95/p99 (encoding included), and the
-               encoding alone (engine.plan), so the Milvus share can be read off.
-  one route    VectorStore.search(field, vector, 10) against an exact numpy search (matrix @ vector,
-               top 10) over the same vectors: latency of each and recall@10 of Milvus vs exact.
+               encoding alone (engine.plan), so the Milvus share can be read off; then the same queries
+               with every song search sent to Milvus instead of the copy of the song vectors a Lite store
+               keeps in memory (store/song_vectors.py).
+  one route    Milvus's search of one field (VectorStore.search(field, vector, 10) with the copy off) against
+               an exact numpy search (matrix @ vector, top 10) over the same vectors: latency of each and
+               recall@10 of Milvus vs exact.
   windows      VectorStore.search_windows(vector, 240): the clip query's window search.
   prints       VectorStore.find_clip(clip probes, 1): the clip query's print lookup in the posting lists
                (~65 prints a 10 s clip, at each of its 5 speeds); the lists are built once per size before any
@@ -302,7 +305,7 @@ class CallTimes:
     The store's methods are wrapped on the instance for the block's length and put back after.
     """
 
-    METHODS = ("search", "get_songs", "search_windows", "find_clip", "search_chunks")
+    METHODS = ("search", "get_songs", "search_windows", "find_clip", "song_windows", "song_chunks")
 
     def __init__(self, store):
         self.store, self.kind, self.seconds = store, "", {}
@@ -351,6 +354,20 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
                         engine.search(q)
                         calls.kind = ""
                         e2e[t][kind].append(time.perf_counter() - t0)
+    # The same queries with every song search sent to Milvus, not to the copy of the song vectors that a
+    # Lite store keeps in memory (store/song_vectors.py): the baseline of that copy, in the same run.
+    on_milvus = {k: [] for k in queries}
+    torch.set_num_threads(threads[0])
+    store.use_song_copy = False
+    try:
+        for i in range(n):
+            for kind in queries:
+                if i < len(queries[kind]):
+                    t0 = time.perf_counter()
+                    engine.search(queries[kind][i])
+                    on_milvus[kind].append(time.perf_counter() - t0)
+    finally:
+        store.use_song_copy = True
     # Encoding alone, in a pass of its own: the sentence encoder remembers the last text it encoded,
     # so planning a query just before searching it would make the search's own encoding free.
     for i in range(n):
@@ -370,9 +387,11 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
         mil, ex, recall = [], [], []
         for v in vecs:
             for _ in range(REPEATS):  # alternate the two, so load changes fall on both
+                store.use_song_copy = False  # Milvus's own search
                 t0 = time.perf_counter()
                 found = store.search(field_name, v, 10)
                 t1 = time.perf_counter()
+                store.use_song_copy = True
                 top = exact_top(matrices[field_name], v, 10)
                 t2 = time.perf_counter()
                 mil.append(t1 - t0)
@@ -394,6 +413,7 @@ def measure(engine, store, queries, vectors, prints, matrices, rounds: int, thre
         prt.append(time.perf_counter() - t0)
     return {
         "end_to_end": {f"{t}_threads": {k: report.percentiles(v) for k, v in e2e[t].items()} for t in threads},
+        "end_to_end_song_searches_on_milvus": {f"{threads[0]}_threads": {k: report.percentiles(v) for k, v in on_milvus.items()}},
         "store_ms_per_query": store_ms,  # mean ms in each VectorStore call, over all thread settings
         "encode_only": {f"{t}_threads": {k: report.percentiles(v) for k, v in enc[t].items()} for t in threads},
         "one_route": routes,
@@ -497,6 +517,9 @@ def main(argv: list[str] | None = None) -> dict:
             mats = {f: np.concatenate(v) for f, v in matrices.items()}
             matrices = {f: [m] for f, m in mats.items()}
             mats["ids"] = ids
+            t0 = time.perf_counter()
+            store.song_matrix(wait=True)  # (a Lite store's copy of the song vectors: current, or read now)
+            print_index["song_copy_s"] = round(time.perf_counter() - t0, 2)
             print(f"N={size}: loaded in {load_s:.1f} s (+ flush and index {flush_s:.1f} s); posting lists of "
                   f"{print_index['prints']} prints built in {print_index['build_s']:.2f} s ({print_index['mib']} MiB); "
                   "measuring...", flush=True)
@@ -538,6 +561,8 @@ def print_size(row: dict) -> None:
         for kind, s in kinds.items():
             print(f"  {kind:8} {t.split('_')[0]:>7} {s['p50_ms']:8.1f} {s['p95_ms']:8.1f} {s['p99_ms']:8.1f}   "
                   f"{row['encode_only'][t][kind]['p50_ms']:10.1f}")
+    for t, kinds in row["end_to_end_song_searches_on_milvus"].items():
+        print("  every song search on Milvus: " + ", ".join(f"{k} p50 {s['p50_ms']:.1f} ms" for k, s in kinds.items()))
     for kind, per in row["store_ms_per_query"].items():
         print(f"  {kind} search, mean ms in the store: " + ", ".join(f"{m} {v:.1f}" for m, v in per.items()))
     print(f"  {'route':8} {'dim':>4} {'milvus p50':>11} {'exact p50':>10} {'ratio':>6} {'R@10':>6}")

@@ -101,9 +101,8 @@ class SearchEngine:
         if query.cross_genre:  # spreading results over genres needs the candidates' genres first
             order = diversify(order, fused, self.store.get_songs(order[:candidates], ["id", "genre"]))
         top = order[: query.k]
-        rows = _SEARCHES.submit(self.store.get_songs, top, ["id", *SONG_FIELDS])  # beside the explanations
-        segments, lyrics = self._explain_parts(top, plan, offsets)
-        songs = rows.result()
+        songs = self.store.get_songs(top, ["id", "key", *SONG_FIELDS])  # the explanations read their parts by key
+        segments, lyrics = self._explain_parts(top, plan, offsets, songs)
         hits, floor = [], floors(per_route, weights, ranker, calibration)
         for sid in top:
             if sid in songs:  # a song deleted since the search has no row
@@ -192,33 +191,42 @@ class SearchEngine:
         ids = [row["id"] for row in self.store.iter_songs(["id"], filter=flt)]
         return _best_per_song(self.store.search_windows(vector, limit * 8, ids), limit)
 
-    def _explain_parts(self, ids: list[str], plan: Plan, offsets: dict[str, float]) -> tuple[dict, dict]:
-        """The matched audio segment and lyric lines of each song: ({id: segment}, {id: lyric})."""
+    def _explain_parts(self, ids: list[str], plan: Plan, offsets: dict[str, float], rows: dict) -> tuple[dict, dict]:
+        """The matched audio segment and lyric lines of each song: ({id: segment}, {id: lyric}). `rows`: the
+        songs' rows (with key and extra)."""
         if not ids:
             return {}, {}
         windows = chunks = None
         if plan.window_vector is not None:
-            windows = _SEARCHES.submit(self._closest_windows, plan.window_vector, ids)
+            windows = _SEARCHES.submit(self._closest_windows, plan.window_vector, ids, rows)
         lyrics_route = plan.route("lyrics")
         if lyrics_route is not None:  # songs without lyrics have no chunks to find
-            chunks = _SEARCHES.submit(self.store.search_chunks, lyrics_route.vector, len(ids) * 32, ids)
+            chunks = _SEARCHES.submit(self._closest_chunks, lyrics_route.vector, ids, rows)
         segments: dict[str, dict] = windows.result() if windows is not None else {}
         for sid in ids:  # a clip found by its prints: the segment is where the clip sits in the song
             if sid in offsets:
                 start = offsets[sid]
                 segments[sid] = {"start": round(start, 2), "end": round(start + plan.clip_seconds, 2), "score": 1.0,
                                  "source": "print"}
-        lyrics: dict[str, dict] = {}
-        for c in chunks.result() if chunks is not None else []:
-            e = c["entity"]
-            lyrics.setdefault(e["song_id"], {"text": e["text"], "score": round(float(c["distance"]), 4)})
-        return segments, lyrics
+        return segments, chunks.result() if chunks is not None else {}
 
-    def _closest_windows(self, vector: np.ndarray, ids: list[str]) -> dict[str, dict]:
+    def _closest_chunks(self, vector: np.ndarray, ids: list[str], rows: dict) -> dict[str, dict]:
+        """Each of these songs' lyric chunk closest to `vector`: {id: {text, score}}, read by key."""
+        by_song: dict[str, list[dict]] = {}
+        for c in self.store.song_chunks(ids, rows):
+            by_song.setdefault(c["song_id"], []).append(c)
+        lyrics = {}
+        for sid, chunks in by_song.items():
+            scores = np.asarray([c["vector"] for c in chunks], np.float32) @ np.asarray(vector, np.float32)
+            best = int(np.argmax(scores))
+            lyrics[sid] = {"text": chunks[best]["text"], "score": round(float(scores[best]), 4)}
+        return lyrics
+
+    def _closest_windows(self, vector: np.ndarray, ids: list[str], rows: dict | None = None) -> dict[str, dict]:
         """Each of these songs' audio window closest to `vector`: {id: segment}. The songs' windows are read by
         key (on Milvus Lite from their copy beside the index), not searched for among every stored window."""
         by_song: dict[str, list[dict]] = {}
-        for w in self.store.song_windows(ids):
+        for w in self.store.song_windows(ids, rows):
             by_song.setdefault(w["song_id"], []).append(w)
         segments = {}
         for sid, windows in by_song.items():

@@ -104,8 +104,7 @@ class StoreReads:
         """Every stored audio window of these songs, with its vector: [{song_id, start, end, vector}] in no
         particular order. `known`: song rows already read (with key and extra), by id. (Their prints:
         `song_print_keys`, store/prints.py.)"""
-        known = {sid: known[sid] for sid in song_ids if sid in (known or {}) and "key" in known[sid] and "extra" in known[sid]}
-        songs = known | self.get_songs([sid for sid in song_ids if sid not in known], ["id", "key", "extra"])
+        songs = self._rows_with_parts(song_ids, known)
         ids = [schema.part_key(row["key"], n) for row in songs.values()
                for n in range(int(((row.get("extra") or {}).get("parts") or {}).get("windows", 0)))]
         fields = ["song_id", "start", "end", "vector"]
@@ -122,6 +121,26 @@ class StoreReads:
                 self._copy_windows(songs, read)
             out += read
         return out
+
+    def song_chunks(self, song_ids: list[str], known: dict[str, dict] | None = None) -> list[dict]:
+        """Every stored lyric chunk of these songs, with its vector: [{song_id, text, vector}] in no particular
+        order, read by key (Milvus Lite: a search filtered to the songs' key ranges), not by a filter on
+        every stored chunk's song id. `known`: song rows already read (with key and extra), by id."""
+        songs = self._rows_with_parts(song_ids, known)
+        ids = [schema.part_key(row["key"], n) for row in songs.values()
+               for n in range(int(((row.get("extra") or {}).get("parts") or {}).get("chunks", 0)))]
+        fields = ["song_id", "text", "vector"]
+        if not ids:
+            return []
+        if self.is_server:
+            return [r for part in batches(ids, QUERY_PAGE)
+                    for r in self.client.query(self.chunks, ids=part, output_fields=fields, **self._consistency(self.chunks))]
+        return self._parts_by_search(self.chunks, ids, fields)
+
+    def _rows_with_parts(self, song_ids: list[str], known: dict[str, dict] | None) -> dict[str, dict]:
+        """The rows (id, key, extra) of these songs: those in `known` as they are, the others read."""
+        known = {sid: known[sid] for sid in song_ids if sid in (known or {}) and "key" in known[sid] and "extra" in known[sid]}
+        return known | self.get_songs([sid for sid in song_ids if sid not in known], ["id", "key", "extra"])
 
     def _copied_windows(self, songs: dict[str, dict], ids: list[int]) -> tuple[list[dict], list[int]]:
         """(the windows of these songs that have a valid copy beside the index, the part keys still to read)."""
@@ -258,17 +277,6 @@ class StoreReads:
             rows = self.client.query(self.songs, filter=flt, output_fields=["id", "key"], **self._consistency(self.songs))
             out.update({r["key"]: r["id"] for r in rows})
         return out
-
-    def search_chunks(self, vector: np.ndarray, limit: int, song_ids: list[str] | None = None) -> list[dict]:
-        """Lyric chunks nearest to `vector` (of these songs only, if given): [{id, distance, entity: {song_id,
-        text}}] best first."""
-        flt = f"song_id in {quote_list(song_ids)}" if song_ids else ""
-        res = self.client.search(
-            self.chunks, data=[np.asarray(vector, np.float32).tolist()], anns_field="vector", limit=limit,
-            filter=flt, output_fields=["song_id", "text"], search_params=self._search_params(limit),
-            **self._consistency(self.chunks),
-        )
-        return list(res[0])
 
     def _search_params(self, limit: int) -> dict:
         if self.index_type == "HNSW":

@@ -99,12 +99,15 @@ def test_a_stretch_of_prints_finds_its_song_and_place_and_goes_with_its_song(sto
     assert store.find_clip(_excerpt(recs[1], 20, 5))[0].song_id == "song001"
 
 
-def test_chunks_keep_text_and_filter_by_song(store):
+def test_chunks_keep_text_and_are_read_by_song(store):
     rng = np.random.default_rng(4)
-    recs = [record(i, rng) for i in range(3)]
+    recs = [record(i, rng, lyrics=i != 1) for i in range(4)]
     store.write_songs(recs)
-    found = store.search_chunks(recs[0].chunk_vectors[1], 10, song_ids=["song000"])
-    assert found[0]["entity"] == {"song_id": "song000", "text": "chorus"}
+    found = store.song_chunks(["song000", "song001", "song002"])
+    assert sorted((c["song_id"], c["text"]) for c in found) == [
+        ("song000", "chorus"), ("song000", "first verse"), ("song002", "chorus"), ("song002", "first verse")]
+    chorus = next(c for c in found if c["song_id"] == "song000" and c["text"] == "chorus")
+    np.testing.assert_allclose(chorus["vector"], recs[0].chunk_vectors[1], atol=1e-6)
 
 
 def test_meta_and_iteration(store):
