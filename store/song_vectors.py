@@ -61,7 +61,12 @@ class StoreSongVectors:
 
     def song_matrix(self, wait: bool = False) -> SongMatrix | None:
         """The current copy of every song's vectors, or None (a Milvus server; a copy being built in the
-        background). With `wait` a copy is built in this thread, however large the library."""
+        background; an empty index, which Milvus answers: a search then still finds out if Milvus is gone).
+        With `wait` a copy is built in this thread, however large the library."""
+        matrix = self._current_song_matrix(wait)
+        return matrix if matrix is not None and len(matrix) else None
+
+    def _current_song_matrix(self, wait: bool) -> SongMatrix | None:
         copy = self._song_copy()
         if copy is None or not self.vector_fields or not self.use_song_copy:
             return None
@@ -172,7 +177,11 @@ class StoreSongVectors:
             return
         with copy.lock:
             if copy.matrix is not None:
-                copy.matrix.put(rows) if op == "put" else copy.matrix.delete(rows)
+                try:
+                    copy.matrix.put(rows) if op == "put" else copy.matrix.delete(rows)
+                except Exception:  # Milvus holds the write: the copy is read again from it at the next search
+                    log.exception("could not update the song vectors in memory")
+                    copy.matrix = None
             elif copy.building:
                 copy.pending.append((op, rows))
 
