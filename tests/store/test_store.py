@@ -218,3 +218,30 @@ def test_closing_one_store_leaves_another_on_the_same_index_open(tmp_path):
     second.close()
     assert first.count() == 1
     first.close()
+
+
+def _part_keys(store, collection):
+    rows = store.client.query(collection, filter="id >= 0", output_fields=["id"], limit=16384)
+    return [r["id"] for r in rows]
+
+
+def test_parts_a_killed_write_left_are_replaced_not_doubled(store):
+    """Parts are inserted (an upsert would cost a delete); a write killed between its parts and its song rows
+    leaves a record of those parts, which the next write uses to delete them first."""
+    rng = np.random.default_rng(6)
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed between the parts and the song rows")
+
+    old = record(1, rng, windows=4)
+    store.write_songs([old])
+    with pytest.raises(KeyboardInterrupt):  # a new song and a re-index of song001, both killed
+        store.write_songs([record(2, rng, windows=5), record(1, rng, windows=6)], after_parts=killed)
+    assert store.count() == 1  # song002 has no row; song001's row is the old one
+    store.write_songs([record(3, rng, windows=2)])  # another batch: song002's orphan parts go, song001's stay
+    keys = _part_keys(store, store.windows)
+    assert len(keys) == len(set(keys)) == 6 + 2
+    store.write_songs([record(2, rng, windows=3), record(1, rng, windows=2)])  # the resumed run
+    keys = _part_keys(store, store.windows)
+    assert len(keys) == len(set(keys)) == 2 + 3 + 2
+    assert store.count() == 3 and store.count_parts()[0] == 7
