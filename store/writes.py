@@ -108,7 +108,7 @@ class StoreWrites:
         self.songs_changing()
         for f in self._side_fields():  # split layout: side vectors first, the song row stays the commit marker
             side = [{"id": r["id"], **{k: r[k] for k in schema.FILTER_SCALARS}, "vector": r.pop(f)} for r in plain]
-            self._write(self.side(f), side, new)
+            self._insert(self.side(f), side, upsert=True)  # a killed run may have written them without the song row
         self._write(self.songs, plain, new)
         if not self.is_server:
             self.client.flush(self.songs)
