@@ -212,29 +212,14 @@ class SearchEngine:
 
     def _closest_chunks(self, vector: np.ndarray, ids: list[str], rows: dict) -> dict[str, dict]:
         """Each of these songs' lyric chunk closest to `vector`: {id: {text, score}}, read by key."""
-        by_song: dict[str, list[dict]] = {}
-        for c in self.store.song_chunks(ids, rows):
-            by_song.setdefault(c["song_id"], []).append(c)
-        lyrics = {}
-        for sid, chunks in by_song.items():
-            scores = np.asarray([c["vector"] for c in chunks], np.float32) @ np.asarray(vector, np.float32)
-            best = int(np.argmax(scores))
-            lyrics[sid] = {"text": chunks[best]["text"], "score": round(float(scores[best]), 4)}
-        return lyrics
+        return {sid: {"text": c["text"], "score": round(score, 4)}
+                for sid, (c, score) in _closest_part(self.store.song_chunks(ids, rows), vector).items()}
 
     def _closest_windows(self, vector: np.ndarray, ids: list[str], rows: dict | None = None) -> dict[str, dict]:
         """Each of these songs' audio window closest to `vector`: {id: segment}. The songs' windows are read by
         key (on Milvus Lite from their copy beside the index), not searched for among every stored window."""
-        by_song: dict[str, list[dict]] = {}
-        for w in self.store.song_windows(ids, rows):
-            by_song.setdefault(w["song_id"], []).append(w)
-        segments = {}
-        for sid, windows in by_song.items():
-            scores = np.asarray([w["vector"] for w in windows], np.float32) @ np.asarray(vector, np.float32)
-            best = windows[int(np.argmax(scores))]
-            segments[sid] = {"start": round(best["start"], 2), "end": round(best["end"], 2),
-                             "score": round(float(scores.max()), 4)}
-        return segments
+        return {sid: {"start": round(w["start"], 2), "end": round(w["end"], 2), "score": round(score, 4)}
+                for sid, (w, score) in _closest_part(self.store.song_windows(ids, rows), vector).items()}
 
     # -- genres --------------------------------------------------------------------------------
     def query_genre(self, query: Query, plan: Plan, flt) -> str | None:
@@ -272,6 +257,19 @@ def _hit(sid: str, rank: int, score: float, row: dict, matches) -> Hit:
     song = SongRow.public(row)
     song["window_policy"] = extra.get("window_policy")
     return Hit(sid, rank, score, song, matches, tags=extra.get("top_tags"), feel=words(row))
+
+
+def _closest_part(parts: list[dict], vector: np.ndarray) -> dict[str, tuple[dict, float]]:
+    """Each song's part (window or lyric chunk, with song_id and vector) closest to `vector`, and its similarity."""
+    by_song: dict[str, list[dict]] = {}
+    for p in parts:
+        by_song.setdefault(p["song_id"], []).append(p)
+    out = {}
+    for sid, group in by_song.items():
+        scores = np.asarray([p["vector"] for p in group], np.float32) @ np.asarray(vector, np.float32)
+        best = int(np.argmax(scores))
+        out[sid] = (group[best], float(scores[best]))
+    return out
 
 
 def _best_per_song(windows: list[dict], limit: int) -> list[tuple[str, float]]:
