@@ -133,9 +133,11 @@ class SyntheticLibrary:
     def song_id(i: int) -> str:
         return f"{i:016x}"
 
-    def rows(self, b: int, data: dict) -> dict[str, list[dict]]:
-        """Rows of block b for each collection ("songs", "windows", "chunks", "prints"), in VectorStore's schema."""
+    def rows(self, b: int, data: dict, searched_windows: int | None = None) -> dict[str, list[dict]]:
+        """Rows of block b for each collection ("songs", "windows", "chunks", "prints"), in VectorStore's schema;
+        at most `searched_windows` window rows a song, pooled as VectorStore.write_songs pools them."""
         from store.prints import print_rows
+        from store.writes import pooled_windows
 
         songs, windows, chunks, prints = [], [], [], []
         for j in range(self.BLOCK):
@@ -146,12 +148,15 @@ class SyntheticLibrary:
                                bool(data["has_cover"][j]))
             for k in self.fields:
                 row[k] = data[k][j].tolist()
-            row["extra"]["parts"] = {"windows": self.windows, "chunks": self.chunks if has_lyrics else 0, "prints": self.prints}
+            starts = np.arange(self.windows) * WINDOW_SECONDS
+            searched = pooled_windows(starts, starts + WINDOW_SECONDS,
+                                      data["window_vectors"][j * self.windows : (j + 1) * self.windows], searched_windows)
+            row["extra"]["parts"] = {"windows": len(searched[2]), "chunks": self.chunks if has_lyrics else 0, "prints": self.prints}
             songs.append(row)
             key = song_key(sid)
-            for n in range(self.windows):
-                windows.append({"id": part_key(key, n), "song_id": sid, "start": n * WINDOW_SECONDS,
-                                "end": (n + 1) * WINDOW_SECONDS, "vector": data["window_vectors"][j * self.windows + n].tolist()})
+            for n, (start, end, vector) in enumerate(zip(*searched)):
+                windows.append({"id": part_key(key, n), "song_id": sid, "start": float(start), "end": float(end),
+                                "vector": vector.tolist()})
             if self.prints:  # one print a second from 0, stored as codes (rows of 10 prints)
                 prints += print_rows(key, data["print_vectors"][j * self.prints : (j + 1) * self.prints])
             if has_lyrics:
@@ -165,7 +170,7 @@ def load_block(store, lib: SyntheticLibrary, b: int) -> tuple[dict, dict, float]
     """Write block b of the synthetic library into the store: parts first, song rows last, as
     VectorStore.write_songs orders them. Returns the block's data, its rows and the seconds the writes took."""
     data = lib.block(b)
-    rows = lib.rows(b, data)
+    rows = lib.rows(b, data, store.searched_windows)
     t0 = time.perf_counter()
     insert_rows(store, store.windows, rows["windows"], lib.fields["audio"])
     insert_rows(store, store.chunks, rows["chunks"], lib.fields["lyrics"])
@@ -183,14 +188,22 @@ def copy_windows(store, lib: SyntheticLibrary, b: int, data: dict) -> None:
         return
     starts = np.arange(lib.windows, dtype=np.float32) * WINDOW_SECONDS
     vectors = data["window_vectors"].reshape(lib.BLOCK, lib.windows, -1)
-    store.window_copies.put(store.prefix, [(song_key(lib.song_id(b * lib.BLOCK + j)), f"n{lib.windows}", starts,
+    store.window_copies.put(store.prefix, [(song_key(lib.song_id(b * lib.BLOCK + j)), copy_version(store, lib), starts,
                                             starts + WINDOW_SECONDS, vectors[j]) for j in range(lib.BLOCK)])
+
+
+def copy_version(store, lib: SyntheticLibrary) -> str:
+    """The version a synthetic song's row names its windows by: the number of window rows it has in Milvus."""
+    from store.writes import pooled_windows
+
+    none = np.zeros(lib.windows)
+    return f"n{len(pooled_windows(none, none, np.zeros((lib.windows, 1)), store.searched_windows)[2])}"
 
 
 def has_window_copies(store, lib: SyntheticLibrary, b: int) -> bool:
     """Whether block b's windows were copied (its last song's copy is there: blocks are copied whole)."""
     key = song_key(lib.song_id((b + 1) * lib.BLOCK - 1))
-    return store.window_copies is None or bool(store.window_copies.get(store.prefix, {key: f"n{lib.windows}"}))
+    return store.window_copies is None or bool(store.window_copies.get(store.prefix, {key: copy_version(store, lib)}))
 
 
 def insert_rows(store, collection: str, rows: list[dict], dim: int) -> None:

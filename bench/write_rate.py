@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -61,17 +62,23 @@ def main() -> None:
     store = VectorStore(str(Path(tempfile.mkdtemp(prefix="write-rate-")) / "index.db"), prefix="w" + uuid.uuid4().hex[:6])
     store.open(FIELDS)
     rng = np.random.default_rng(0)
-    rates = []
+    rates, loads = [], []
+    log_every = max(1, args.songs // BATCH // 20)
     for start in range(0, args.songs, BATCH):
         batch = [record(i, rng) for i in range(start, min(args.songs, start + BATCH))]
         rows = sum(WINDOWS + PRINT_ROWS + (CHUNKS if r.row["has_lyrics"] else 0) + 1 for r in batch)
         t = time.perf_counter()
         store.write_songs(batch)
         rates.append(rows / (time.perf_counter() - t))
+        loads.append(os.getloadavg()[0])
+        if len(rates) % log_every == 0:
+            print(f"{start + len(batch)} songs: {rates[-1]:.0f} rows/s, load {loads[-1]:.1f}", flush=True)
     tenth = max(1, len(rates) // 10)
     first, last = float(np.mean(rates[:tenth])), float(np.mean(rates[-tenth:]))
     print(json.dumps({"songs": args.songs, "rows_per_s_first_tenth": round(first), "rows_per_s_last_tenth": round(last),
-                      "last_over_first": round(last / first, 2)}))
+                      "last_over_first": round(last / first, 2),
+                      "load_first_tenth": round(float(np.mean(loads[:tenth])), 2),
+                      "load_last_tenth": round(float(np.mean(loads[-tenth:])), 2)}))
     store.drop()
     store.close()
 

@@ -46,7 +46,7 @@ def format_stats(s: dict) -> str:
         f"Songs:        {s['songs']} ({s['hours']} h of audio)",
         f"With lyrics:  {s['with_lyrics']}",
         f"With cover:   {s['with_cover']}",
-        f"Audio windows {s['audio_windows']}, lyric chunks {s['lyric_chunks']}",
+        f"Audio windows {s['audio_windows']} searched, lyric chunks {s['lyric_chunks']}",
         "Stored bytes per second of audio: " + ", ".join(f"{k} {v}" for k, v in s["bytes_per_audio_second"].items()),
         f"Profile:      {v.get('profile')} (audio {v.get('audio')}, {v.get('window_policy')} windows; "
         f"lyrics {v.get('lyrics')}; covers {v.get('cover')})",

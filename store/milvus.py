@@ -33,6 +33,9 @@ UNAVAILABLE = (MilvusException, ConnectionError)
 # pymilvus retries a call that finds Milvus gone 75 times, over about 3.5 minutes; crossgenre's calls give
 # up after 6 tries (about 4 s), so a search on a server whose Milvus went away is answered (503) in seconds.
 RETRIES = 6
+# At 100,000 songs of 40 windows, Milvus Lite held 4 million windows in 5.7 GB and scanned them in 0.34 s
+# a clip query; 10 a song keep the scan near 0.1 s and fit a laptop (docs/benchmarks.md §1)
+LITE_SEARCHED_WINDOWS = 10
 _RETRIED = {"query", "query_iterator", "search", "hybrid_search", "get", "has_collection", "describe_collection",
             "list_collections", "insert", "upsert", "delete", "flush"}
 
@@ -80,6 +83,9 @@ class VectorStore(StoreReads, StoreWrites, StorePrints, StoreSongVectors, StoreG
         self.index_type = "HNSW" if self.is_server else "FLAT"
         # Milvus Lite reads given rows only by scanning every row: song windows are also kept beside its file
         self.window_copies = None if self.is_server else WindowCopies(Path(f"{self.uri}-windows.sqlite"))
+        # Milvus Lite holds every row in memory and scans them all: it searches at most this many windows a
+        # song (consecutive windows pooled), while the copy keeps every window for the explanations
+        self.searched_windows = None if self.is_server else LITE_SEARCHED_WINDOWS
         self.vector_fields: dict[str, int] = {}
         self._deleted_last: set[str] = set()  # collections whose last change in this process was a delete
         self._print_builds, self._print_lock = {}, threading.Lock()  # posting lists of prints (store/prints.py)

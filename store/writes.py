@@ -67,10 +67,11 @@ class StoreWrites:
                 prints += print_rows(key, r.print_vectors)
                 counts["prints"] = len(r.print_vectors)
             if r.window_vectors is not None:
-                for n, (s, e, v) in enumerate(zip(r.window_starts, r.window_ends, r.window_vectors)):
+                searched = pooled_windows(r.window_starts, r.window_ends, r.window_vectors, self.searched_windows)
+                for n, (s, e, v) in enumerate(zip(*searched)):
                     windows.append({"id": schema.part_key(key, n), "song_id": sid, "start": float(s), "end": float(e),
                                     "vector": v.tolist()})
-                counts["windows"] = len(r.window_vectors)
+                counts["windows"] = len(searched[2])
                 copies.append((key, parts_id, r.window_starts, r.window_ends, r.window_vectors))
             if r.chunk_vectors is not None:
                 for n, (t, v) in enumerate(zip(r.chunk_texts, r.chunk_vectors)):
@@ -167,6 +168,19 @@ class StoreWrites:
     def _delete(self, collection: str, expr: str) -> None:
         self.client.delete(collection, filter=expr)
         self._deleted_last.add(collection)
+
+
+def pooled_windows(starts, ends, vectors: np.ndarray, most: int | None):
+    """(starts, ends, vectors) of the windows Milvus searches for a song: at most `most` (None: all), each
+    the mean of consecutive windows (unit length again), from the first one's start to the last one's end."""
+    n = len(vectors)
+    if most is None or n <= most:
+        return np.asarray(starts), np.asarray(ends), np.asarray(vectors, np.float32)
+    size = -(-n // most)
+    firsts = np.arange(0, n, size)
+    pooled = np.add.reduceat(np.asarray(vectors, np.float32), firsts, axis=0)
+    pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return np.asarray(starts)[firsts], np.asarray(ends)[np.minimum(firsts + size, n) - 1], pooled
 
 
 def _parts_to_replace(batch: list[str], stored: dict[str, dict], in_flight: dict[str, dict]):
