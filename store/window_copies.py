@@ -1,13 +1,16 @@
-"""A copy of each song's audio windows beside a Milvus Lite index, read by song key.
+"""Each song's audio windows beside a Milvus Lite index, read by song key.
 
-Milvus Lite answers a read of given rows with a scan of every stored row: reading the 40 windows of ten
-songs scans all 4 million windows of a 100,000-song library (~40 ms). The segment explanations of
-similar songs need exactly such reads, so each song's windows are also kept here, in one SQLite row a
-song (starts, ends and vectors as float32 blobs), found through SQLite's primary key.
+Milvus Lite answers a read of given rows with a scan of every stored row: reading the windows of ten
+songs scans every window of the library. The segment explanations of similar songs and text or clip
+queries need exactly such reads, so each song's windows are kept here, in one SQLite row a song
+(starts, ends and vectors as float32 blobs), found through SQLite's primary key.
 
-Milvus stays the source: this is a copy. A copy counts only when its `version` is the one the song's row
-names (a nonce written with the song's parts, store/writes.py), so a copy of older windows is never
-used; a song without a valid copy is read from Milvus and copied then. Deleting the file loses nothing.
+Milvus Lite searches at most 10 windows a song (store/milvus.py: LITE_SEARCHED_WINDOWS): a longer song's
+windows are pooled there, and only this file holds each of them. A row counts only when its `version` is
+the one the song's row names (a nonce written with the song's parts, store/writes.py), so windows of an
+older version of a song are never used; a song without a valid row here is read from Milvus and kept
+then. Deleting the file loses no song and no search: the explanations of long songs then name the
+pooled spans Milvus holds (10 to a song) until the songs are indexed again.
 """
 
 from __future__ import annotations
