@@ -12,6 +12,7 @@ step() { echo; echo "=== $*"; "$@"; }
 step $py bench/encoders.py --songs 2 --group 2 --rounds 1 --sentences 64 --covers 8 --out "$out"
 step $py bench/indexing.py --songs 6 --no-lyrics --out "$out"
 step $py bench/fast_mode.py --max-windows 4 --timing-songs 2 --long-songs 1 --out "$out"
+step $py bench/searched_windows.py --out "$out"
 step $py bench/queries.py --sizes 1000,2000 --queries 5 --clip-queries 2 --threads 1 --out "$out"
 step $py bench/server_hnsw.py --songs 20000 --queries 50 --ef 64,128 --out "$out"
 step $py bench/fusion_fit.py --songs 2000 --json "$out/fusion_fit.json"
