@@ -1,7 +1,7 @@
 """Insert rate of the indexer's writes as the library grows: VectorStore.write_songs in batches of 16 new
-songs at real density (40 audio windows, which Milvus Lite stores as 10 pooled rows; 240 prints stored as codes in 24 rows of 10, lyric chunks for a
-third of the songs), timed per batch; the rate (rows written a second) in the last tenth of the load
-against the first tenth.
+songs at real density (40 audio windows, which Milvus Lite stores as 10 pooled rows; 240 prints stored as
+codes in 24 rows of 10; lyric chunks for a third of the songs), timed per batch; the rate (rows written a
+second) in the last tenth of the load against the first tenth.
 
     PYTHONPATH=. nice .venv/bin/python bench/write_rate.py --songs 2000            # Milvus Lite, ~5 min
     PYTHONPATH=/path/to/other/checkout python bench/write_rate.py ...              # the same load, other code
