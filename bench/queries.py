@@ -451,6 +451,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--prints", type=int, default=10, help="audio prints stored per song (real songs: one a second)")
     parser.add_argument("--threads", default="", help="torch thread counts to compare, e.g. 1,2 (default: every "
                         "core, as `crossgenre serve` sets); they take turns query by query")
+    parser.add_argument("--serving-memory", action="store_true",
+                        help="Milvus Lite: at the end, the RSS of a fresh search process on the file (bench/serving_memory.py)")
     parser.add_argument("--workdir", type=Path, help="where the Milvus Lite file goes (default: a temporary folder)")
     parser.add_argument("--milvus-uri", default="", help="a Milvus server (http://host:19530) instead of a Lite "
                         "file: HNSW indexes; the bench's collections (prefix `bench`) are dropped first and after; "
@@ -563,9 +565,33 @@ def main(argv: list[str] | None = None) -> dict:
         store.close()
         if server is not None:
             server.stop()
+        elif args.serving_memory:
+            out["serving_memory"] = serving_memory(Path(tmp), store.prefix, model)
+            print(f"  a search process as `serve` holds it: {out['serving_memory']}")
+            path = report.write("queries", out, args.out, path)
     print_summary(out)
     print(f"\nwrote {path}")
     return out
+
+
+def serving_memory(folder: Path, prefix: str, fusion_model) -> dict:
+    """RSS of a fresh search process on the Lite file just measured, as `serve` holds it (bench/serving_memory.py),
+    and of its Milvus Lite: the figure a user's machine sees, without this bench's own arrays."""
+    import json
+    import subprocess
+
+    from crossgenre.config import Config
+    from crossgenre.workspace import fusion_dir
+
+    from milvus_lite.server_manager import server_manager_instance
+
+    server_manager_instance.release_server(str(folder / "bench.db"))  # this process's Milvus Lite lets go of the file
+    fusion_model.save(fusion_dir(Config(data_dir=folder), prefix))
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("serving_memory.py")), "--data-dir", str(folder),
+                           "--db", str(folder / "bench.db"), "--prefix", prefix], capture_output=True, text=True)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def print_size(row: dict) -> None:
