@@ -1,5 +1,5 @@
 """Memory of a search process as `crossgenre serve` holds it: the index opened for search, the song vectors
-and print lists loaded, one text, clip and cover-photo query answered; RSS of this process and of Milvus.
+and print lists loaded, one text, clip and cover-photo query answered; RSS (now and at its peak) of this process and of Milvus.
 
     .venv/bin/python bench/serving_memory.py --data-dir DIR --db DIR/bench.db --prefix bench   # queries.py runs it
 
@@ -12,12 +12,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import report  # noqa: E402  (bench/report.py, beside this file)
+
+
+def peak_rss_mib(pid) -> float:
+    """The most resident memory a process has held (VmHWM), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -45,7 +54,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     queries = build_queries(1, 1, report.ROOT / "data" / "bench" / "demo-library")
     found = {kind: len(engine.search(q[0])) for kind, q in queries.items()}
-    out = {"results": found, **report.memory()}
+    out = {"results": found, **report.memory(), "python_peak_rss_mib": peak_rss_mib("self"),
+           "milvus_peak_rss_mib": round(sum(peak_rss_mib(pid) for pid in report.children(os.getpid())
+                                          if report.process_name(pid).startswith("milvus")), 1)}
     ws.store.close()
     print(json.dumps(out))
     return out
