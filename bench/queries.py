@@ -580,10 +580,10 @@ def serving_memory(folder: Path, prefix: str, fusion_model) -> dict:
     import json
     import subprocess
 
+    from milvus_lite.server_manager import server_manager_instance
+
     from crossgenre.config import Config
     from crossgenre.workspace import fusion_dir
-
-    from milvus_lite.server_manager import server_manager_instance
 
     server_manager_instance.release_server(str(folder / "bench.db"))  # this process's Milvus Lite lets go of the file
     fusion_model.save(fusion_dir(Config(data_dir=folder), prefix))

@@ -1,5 +1,6 @@
 """Memory of a search process as `crossgenre serve` holds it: the index opened for search, the song vectors
-and print lists loaded, one text, clip and cover-photo query answered; RSS (now and at its peak) of this process and of Milvus.
+and print lists loaded, one text, clip and cover-photo query answered; RSS (now and at its peak) of this
+process and of its Milvus Lite.
 
     .venv/bin/python bench/serving_memory.py --data-dir DIR --db DIR/bench.db --prefix bench   # queries.py runs it
 
