@@ -1,23 +1,12 @@
 """Milvus Lite searches at most a few pooled windows a song; the copy beside it keeps every window."""
 
-import uuid
-
 import numpy as np
-import pytest
 
-from store import VectorStore
 from store.milvus import LITE_SEARCHED_WINDOWS
 from store.writes import pooled_windows
 
-from .test_store import FIELDS, record, unit
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = VectorStore(str(tmp_path / "index.db"), prefix="t" + uuid.uuid4().hex[:8])
-    s.open(FIELDS)
-    yield s
-    s.close()
+from .test_store import record, unit
+from .test_window_copies import store  # noqa: F401  (the fixture: a Milvus Lite store)
 
 
 def test_pooling_spans_consecutive_windows_and_keeps_unit_vectors():
