@@ -73,11 +73,11 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of one process, MiB (Linux /proc); 0.0 when it is gone."""
+def rss_mib(pid: int | str, field: str = "VmRSS") -> float:
+    """Resident memory of one process, MiB (Linux /proc; field "VmHWM": the most it has held); 0.0 when it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass

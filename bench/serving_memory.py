@@ -22,14 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import report  # noqa: E402  (bench/report.py, beside this file)
 
 
-def peak_rss_mib(pid) -> float:
-    """The most resident memory a process has held (VmHWM), MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -55,8 +47,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     queries = build_queries(1, 1, report.ROOT / "data" / "bench" / "demo-library")
     found = {kind: len(engine.search(q[0])) for kind, q in queries.items()}
-    out = {"results": found, **report.memory(), "python_peak_rss_mib": peak_rss_mib("self"),
-           "milvus_peak_rss_mib": round(sum(peak_rss_mib(pid) for pid in report.children(os.getpid())
+    out = {"results": found, **report.memory(), "python_peak_rss_mib": report.rss_mib("self", "VmHWM"),
+           "milvus_peak_rss_mib": round(sum(report.rss_mib(pid, "VmHWM") for pid in report.children(os.getpid())
                                           if report.process_name(pid).startswith("milvus")), 1)}
     ws.store.close()
     print(json.dumps(out))
